@@ -1,0 +1,42 @@
+# The README's two commands: `make repro` and `make test`. Both build .venv from the lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: repro test venv lint lock bench-generate clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+repro: $(STAMP)
+	$(BIN)/dvc repro
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check src pipelines tests benchmarks
+	$(BIN)/ruff format --check src pipelines tests benchmarks
+	$(BIN)/mypy src pipelines
+
+# Re-resolve the pins (needs the package registry); commit the result.
+lock:
+	rm -rf /tmp/creditrisk-lock && $(PYTHON) -m venv /tmp/creditrisk-lock
+	/tmp/creditrisk-lock/bin/pip install --quiet --upgrade pip setuptools wheel
+	/tmp/creditrisk-lock/bin/pip install --quiet ".[dev]"
+	/tmp/creditrisk-lock/bin/pip freeze --exclude creditrisk --all > requirements.lock
+
+bench-generate: $(STAMP)
+	$(BIN)/python benchmarks/generate.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,96 @@
+"""Typed view of params.yaml: one frozen model per section; unknown keys fail by name."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = Path("params.yaml")
+TABLE_NAMES = ("customers", "transactions", "loans", "repayments", "outcomes")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    source: str = "synthetic"
+    end_date: date
+    files: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_tables(self) -> DataParams:
+        for field in ("files", "columns"):
+            unknown = set(getattr(self, field)) - set(TABLE_NAMES)
+            if unknown:
+                raise ValueError(
+                    f"data.{field} names unknown table(s) {sorted(unknown)}; "
+                    f"tables are {list(TABLE_NAMES)}"
+                )
+        return self
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+
+class LabelParams(_Section):
+    dpd_threshold_days: int = Field(90, gt=0)
+    horizon_months: int = Field(12, gt=0)
+
+
+class StressParams(_Section):
+    start: date
+    end: date
+    intensity: float = Field(1.0, ge=0)
+    regions: tuple[Literal["north", "south", "east", "west", "central"], ...] = ()
+    segments: tuple[Literal["salaried", "self_employed", "student", "retired"], ...] = ()
+
+
+class GenerateParams(_Section):
+    seed: int
+    n_customers: int = Field(gt=0)
+    start_date: date
+    stress: StressParams
+
+
+class ValidateParams(_Section):
+    max_quarantine_share: float = Field(0.2, gt=0, le=1)
+    n_examples: int = Field(5, gt=0)
+
+
+class Params(_Section):
+    data: DataParams
+    labels: LabelParams
+    generate: GenerateParams
+    validate_: ValidateParams = Field(alias="validate")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable, or does not match the typed sections."""
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Load and check params.yaml.
+
+    Raises:
+        ParamsError: with the offending key's dotted path, e.g. ``generate.n_custmers``.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f"cannot read {path}: {exc}") from exc
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  {key}: {what}")
+        raise ParamsError(f"{path} does not match the expected sections:\n" + "\n".join(lines)) from exc

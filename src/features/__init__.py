@@ -1,0 +1,1 @@
+"""Point-in-time features and labels from the raw contract tables."""

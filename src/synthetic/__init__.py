@@ -1,0 +1,1 @@
+"""Synthetic raw history with a known true default probability."""

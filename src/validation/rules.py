@@ -1,0 +1,206 @@
+"""Row-level rules of the raw contract, as Great Expectations expectations.
+
+Each rule carries the plain-words reason that a quarantined row gets. Checks that span
+tables (foreign keys, dates against the loan's opening) are expressed on helper columns
+that :func:`add_helper_columns` derives from the already validated parent tables, so that
+Great Expectations remains the single engine of record and its Data Docs show every check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import great_expectations.expectations as gxe
+import pandas as pd
+
+HELPER_PREFIX = "_check_"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row-level check.
+
+    Attributes:
+        column: the contract column the reason names.
+        reason: text given to every failing row, e.g. "amount: negative".
+        expectation: the Great Expectations expectation that finds the failing rows.
+    """
+
+    column: str
+    reason: str
+    expectation: gxe.Expectation
+
+
+def _not_null(col: str) -> Rule:
+    return Rule(col, f"{col}: missing", gxe.ExpectColumnValuesToNotBeNull(column=col))
+
+
+def _unique(col: str) -> Rule:
+    return Rule(
+        col, f"{col}: duplicate key", gxe.ExpectColumnValuesToBeUnique(column=col)
+    )
+
+
+def _at_least(col: str, low: float, *, strict: bool = False) -> Rule:
+    word = "not positive" if strict and low == 0 else ("negative" if low == 0 else f"below {low}")
+    return Rule(
+        col,
+        f"{col}: {word}",
+        gxe.ExpectColumnValuesToBeBetween(column=col, min_value=low, strict_min=strict),
+    )
+
+
+def _not_after(col: str, end: date) -> Rule:
+    limit = pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return Rule(
+        col,
+        f"{col}: after the data's end {end.isoformat()}",
+        gxe.ExpectColumnValuesToBeBetween(column=col, max_value=limit.to_pydatetime()),
+    )
+
+
+def _flag(col: str, helper: str, reason: str) -> Rule:
+    return Rule(
+        col,
+        f"{col}: {reason}",
+        gxe.ExpectColumnValuesToBeInSet(column=HELPER_PREFIX + helper, value_set=[True]),
+    )
+
+
+def _not_before(col: str, other: str, reason: str) -> Rule:
+    return Rule(
+        col,
+        f"{col}: {reason}",
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col, column_B=other, or_equal=True, ignore_row_if="either_value_is_missing"
+        ),
+    )
+
+
+def rules_for(table: str, *, end_date: date, columns: pd.Index) -> list[Rule]:
+    """The row-level rules of ``table``; rules on absent optional columns are left out."""
+    builders: dict[str, Callable[[], list[Rule]]] = {
+        "customers": lambda: [
+            _not_null("customer_id"),
+            _unique("customer_id"),
+            _not_null("created_at"),
+            _not_after("created_at", end_date),
+            *([_at_least("income_monthly", 0)] if "income_monthly" in columns else []),
+            *(
+                [
+                    Rule(
+                        "birth_year",
+                        "birth_year: implausible",
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column="birth_year", min_value=1900, max_value=end_date.year
+                        ),
+                    )
+                ]
+                if "birth_year" in columns
+                else []
+            ),
+        ],
+        "transactions": lambda: [
+            _not_null("transaction_id"),
+            _unique("transaction_id"),
+            _not_null("customer_id"),
+            _flag("customer_id", "customer_known", "not a valid customer"),
+            _not_null("ts"),
+            _not_after("ts", end_date),
+            _not_null("amount"),
+            _at_least("amount", 0),
+        ],
+        "loans": lambda: [
+            _not_null("loan_id"),
+            _unique("loan_id"),
+            _not_null("customer_id"),
+            _flag("customer_id", "customer_known", "not a valid customer"),
+            _not_null("opened_at"),
+            _not_after("opened_at", end_date),
+            _not_null("principal"),
+            _at_least("principal", 0, strict=True),
+            _not_null("n_installments"),
+            _at_least("n_installments", 1),
+        ],
+        "repayments": lambda: [
+            _not_null("loan_id"),
+            _flag("loan_id", "loan_known", "not a valid loan"),
+            _not_null("installment_no"),
+            _at_least("installment_no", 1),
+            Rule(
+                "installment_no",
+                "installment_no: above the loan's n_installments",
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=HELPER_PREFIX + "loan_n_installments",
+                    column_B="installment_no",
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                ),
+            ),
+            _not_null("due_date"),
+            _not_before("due_date", HELPER_PREFIX + "loan_opened_day", "before the loan opened"),
+            _not_null("amount_due"),
+            _at_least("amount_due", 0),
+            _not_after("paid_date", end_date),
+            _not_before("paid_date", HELPER_PREFIX + "loan_opened_day", "before the loan opened"),
+            _at_least("amount_paid", 0),
+            _flag("amount_paid", "payment_consistent", "paid_date and amount_paid disagree"),
+        ],
+        "outcomes": lambda: [
+            _not_null("customer_id"),
+            _flag("customer_id", "customer_known", "not a valid customer"),
+            _not_null("as_of"),
+            _not_after("as_of", end_date),
+            Rule(
+                "default",
+                "default: not 0 or 1",
+                gxe.ExpectColumnValuesToBeInSet(column="default", value_set=[0, 1]),
+            ),
+            Rule(
+                "as_of",
+                "customer_id, as_of: duplicate key",
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "as_of"]),
+            ),
+        ],
+    }
+    rules = builders[table]()
+    for rule in rules:
+        rule.expectation.meta = {"reason": rule.reason, "column": rule.column}
+    return rules
+
+
+def add_helper_columns(
+    table: str, frame: pd.DataFrame, parents: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Return ``frame`` with the helper columns its cross-table rules check.
+
+    Args:
+        table: the contract table ``frame`` holds.
+        frame: typed rows of that table.
+        parents: already validated (kept) parent tables by name.
+    """
+    out = frame.copy()
+    if table in ("transactions", "loans", "outcomes"):
+        known = parents["customers"]["customer_id"]
+        out[HELPER_PREFIX + "customer_known"] = out["customer_id"].isin(known)
+    if table == "repayments":
+        loans = parents["loans"].set_index("loan_id")
+        out[HELPER_PREFIX + "loan_known"] = out["loan_id"].isin(loans.index)
+        keys = out["loan_id"].to_numpy()
+        opened = loans["opened_at"].astype("datetime64[us]").reindex(keys)
+        out[HELPER_PREFIX + "loan_opened_day"] = opened.dt.floor("D").to_numpy()
+        n_inst = loans["n_installments"].astype("Float64").reindex(keys)
+        out[HELPER_PREFIX + "loan_n_installments"] = n_inst.to_numpy()
+        paid = out["paid_date"].notna()
+        amount = out["amount_paid"]
+        out[HELPER_PREFIX + "payment_consistent"] = ~(
+            (paid & amount.isna()) | (~paid & amount.fillna(0).gt(0))
+        )
+    return out
+
+
+def drop_helper_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the helper columns."""
+    return frame.drop(columns=[c for c in frame.columns if c.startswith(HELPER_PREFIX)])
