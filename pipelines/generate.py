@@ -12,6 +12,7 @@ from pathlib import Path
 
 from creditrisk.synthetic.generator import generate, n_chunks
 from creditrisk.synthetic.population import StressPeriod
+
 from pipelines.common import ParquetAppender, reset_dir, setup_logging
 from pipelines.params import load_params
 
@@ -37,7 +38,11 @@ def main(out: Path, truth: Path) -> None:
     started = time.perf_counter()
     log.info(
         "generating %d customers, %s to %s, seed %d, in %d chunk(s)",
-        p.n_customers, p.start_date, params.data.end_date, p.seed, total,
+        p.n_customers,
+        p.start_date,
+        params.data.end_date,
+        p.seed,
+        total,
     )
     try:
         for chunk in generate(
@@ -54,7 +59,9 @@ def main(out: Path, truth: Path) -> None:
             truth_writer.append(chunk.truth)
             log.info(
                 "chunk %d/%d done: %s transactions so far (%.0f s)",
-                chunk.index + 1, total, f"{writers['transactions'].rows:,}",
+                chunk.index + 1,
+                total,
+                f"{writers['transactions'].rows:,}",
                 time.perf_counter() - started,
             )
     finally:

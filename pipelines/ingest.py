@@ -1,6 +1,7 @@
 """Stage ingest: bring the source tables (synthetic or a folder of exports) into data/raw/.
 
-Usage: python -m pipelines.ingest --synthetic data/synthetic/raw --out data/raw --report reports/ingest.json
+Usage: python -m pipelines.ingest --synthetic data/synthetic/raw --out data/raw
+           --report reports/ingest.json
 
 CSV columns are read as text, so that a malformed value reaches validate intact and is
 quarantined with its original spelling rather than silently turned into a null here.
@@ -14,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-
 from creditrisk.contract import TABLES, ContractError, check_table_set
 from creditrisk.ingest import map_columns
+
 from pipelines.common import reset_dir, setup_logging, write_json, write_table
 from pipelines.params import load_params
 
@@ -28,7 +29,9 @@ def find_source_file(folder: Path, table: str, files: dict[str, str]) -> Path | 
     if table in files:
         path = folder / files[table]
         if not path.exists():
-            raise ContractError(f"table '{table}': params data.files names {path}, which is missing")
+            raise ContractError(
+                f"table '{table}': params data.files names {path}, which is missing"
+            )
         return path
     for suffix in (".parquet", ".csv"):
         path = folder / f"{table}{suffix}"
@@ -68,7 +71,9 @@ def main(synthetic: Path, out: Path, report: Path) -> None:
         summary[table] = {"file": path.name, "rows": rows}
     absent = [t for t in TABLES if t not in present]
     if absent:
-        log.warning("tables absent from the source: %s (features needing them are left out)", absent)
+        log.warning(
+            "tables absent from the source: %s (features needing them are left out)", absent
+        )
     summary["absent_tables"] = absent
     write_json(summary, report)
 

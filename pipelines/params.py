@@ -93,4 +93,6 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             lines.append(f"  {key}: {what}")
-        raise ParamsError(f"{path} does not match the expected sections:\n" + "\n".join(lines)) from exc
+        raise ParamsError(
+            f"{path} does not match the expected sections:\n" + "\n".join(lines)
+        ) from exc

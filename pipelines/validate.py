@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from creditrisk.contract import TABLES, ContractError, check_table_set
 from creditrisk.validation.errors import TableValidationError
 from creditrisk.validation.suite import TableResult, validate_table
+
 from pipelines.common import reset_dir, setup_logging, write_json, write_table
 from pipelines.params import load_params
 
@@ -87,8 +87,10 @@ def main(raw: Path, out: Path, quarantine: Path, reports: Path) -> None:
     write_json(summary, reports / "summary.json")
     log.info(
         "kept %s of %s rows; quarantined %s; Data Docs in %s",
-        f"{summary['rows_kept']:,}", f"{summary['rows_in']:,}",
-        f"{summary['rows_quarantined']:,}", reports / "data_docs" / "index.html",
+        f"{summary['rows_kept']:,}",
+        f"{summary['rows_in']:,}",
+        f"{summary['rows_quarantined']:,}",
+        reports / "data_docs" / "index.html",
     )
 
 
@@ -102,7 +104,8 @@ def _summary(results: dict[str, TableResult], end_date: object, absent: list[str
         "rows_in": rows_in,
         "rows_kept": rows_kept,
         "rows_quarantined": rows_q,
-        "reconciled": rows_in == rows_kept + rows_q and all(s["reconciled"] for s in tables.values()),
+        "reconciled": rows_in == rows_kept + rows_q
+        and all(s["reconciled"] for s in tables.values()),
         "end_date": str(end_date),
         "absent_tables": absent,
     }

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from creditrisk.contract import ContractError
 from creditrisk.validation.errors import TableValidationError
+
 from pipelines import validate
 from tests.conftest import set_params, ts
 
@@ -26,7 +26,9 @@ def _tolerant(project: Path) -> None:
     set_params(project, validate={"max_quarantine_share": 0.7})
 
 
-def run(project: Path, tables: Tables) -> tuple[dict, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+def run(
+    project: Path, tables: Tables
+) -> tuple[dict, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     raw = project / "data" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
@@ -48,7 +50,7 @@ def reasons(q: pd.DataFrame) -> dict[int, str]:
 
 
 def test_clean_data_passes_untouched(project: Path, tiny_tables: Tables) -> None:
-    summary, kept, quarantined = run(project, tiny_tables)
+    summary, kept, _quarantined = run(project, tiny_tables)
     assert summary["rows_quarantined"] == 0
     assert kept["repayments"]["installment_no"].dtype == "int64"
     assert kept["customers"]["region"].tolist() == ["north", "south"]  # extra columns survive
@@ -57,7 +59,7 @@ def test_clean_data_passes_untouched(project: Path, tiny_tables: Tables) -> None
 
 def test_negative_amount_is_quarantined(project: Path, tiny_tables: Tables) -> None:
     tiny_tables["transactions"].loc[1, "amount"] = -20.0
-    summary, kept, q = run(project, tiny_tables)
+    summary, _kept, q = run(project, tiny_tables)
     assert reasons(q["transactions"]) == {1: "amount: negative"}
     assert q["transactions"]["amount"].tolist() == [-20.0]  # original value kept
     assert summary["tables"]["transactions"]["reasons"] == {"amount: negative": 1}
@@ -66,7 +68,10 @@ def test_negative_amount_is_quarantined(project: Path, tiny_tables: Tables) -> N
 def test_duplicate_key_quarantines_every_copy(project: Path, tiny_tables: Tables) -> None:
     tiny_tables["transactions"].loc[2, "transaction_id"] = "T1"
     _, kept, q = run(project, tiny_tables)
-    assert reasons(q["transactions"]) == {0: "transaction_id: duplicate key", 2: "transaction_id: duplicate key"}
+    assert reasons(q["transactions"]) == {
+        0: "transaction_id: duplicate key",
+        2: "transaction_id: duplicate key",
+    }
     assert kept["transactions"]["transaction_id"].tolist() == ["T2"]
 
 
@@ -174,7 +179,9 @@ def test_unreadable_file_stops(project: Path, tiny_tables: Tables) -> None:
     (raw / "loans.parquet").write_bytes(b"this is not parquet")
     del tiny_tables["loans"]
     tiny_tables.pop("repayments")
-    tiny_tables["outcomes"] = pd.DataFrame({"customer_id": ["C1"], "as_of": [ts("2024-01-01")], "default": [0]})
+    tiny_tables["outcomes"] = pd.DataFrame(
+        {"customer_id": ["C1"], "as_of": [ts("2024-01-01")], "default": [0]}
+    )
     with pytest.raises(TableValidationError, match=r"table 'loans'.*cannot read"):
         run(project, tiny_tables)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from creditrisk.synthetic import behaviour as b
 from creditrisk.synthetic.dynamics import Paths
 from creditrisk.synthetic.population import Calendar, Population

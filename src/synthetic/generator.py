@@ -13,7 +13,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-
 from creditrisk.synthetic.dynamics import simulate_paths
 from creditrisk.synthetic.events import (
     draw_purchases,

@@ -7,7 +7,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-
 from creditrisk.synthetic import behaviour as b
 
 PRE_EXISTING_SHARE = 0.35  # customers created before the simulation starts

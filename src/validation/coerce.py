@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from creditrisk.contract import Kind, TableSpec
 from creditrisk.validation.errors import TableValidationError
 

@@ -38,9 +38,7 @@ def _not_null(col: str) -> Rule:
 
 
 def _unique(col: str) -> Rule:
-    return Rule(
-        col, f"{col}: duplicate key", gxe.ExpectColumnValuesToBeUnique(column=col)
-    )
+    return Rule(col, f"{col}: duplicate key", gxe.ExpectColumnValuesToBeUnique(column=col))
 
 
 def _at_least(col: str, low: float, *, strict: bool = False) -> Rule:

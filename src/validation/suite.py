@@ -11,7 +11,6 @@ from typing import Any
 
 import great_expectations as gx
 import pandas as pd
-
 from creditrisk.contract import TableSpec
 from creditrisk.validation.coerce import coerce_table
 from creditrisk.validation.errors import TableValidationError
@@ -94,7 +93,9 @@ def validate_table(
     bad = reasons_per_row.notna()
     share = float(bad.mean()) if len(raw) else 0.0
     if share > max_quarantine_share:
-        _raise_too_many(spec.name, raw, reasons_per_row, failed, share, max_quarantine_share, n_examples)
+        _raise_too_many(
+            spec.name, raw, reasons_per_row, failed, share, max_quarantine_share, n_examples
+        )
     quarantined = raw.loc[bad].copy()
     quarantined.insert(0, ROW, quarantined.index.astype("int64"))
     quarantined[REASON] = reasons_per_row[bad]
@@ -102,7 +103,9 @@ def validate_table(
     kept = _tighten_types(kept, spec)
     counts = {reason: len(rows) for reason, rows in failed.items() if rows}
     if counts:
-        log.warning("%s: %d of %d rows quarantined: %s", spec.name, int(bad.sum()), len(raw), counts)
+        log.warning(
+            "%s: %d of %d rows quarantined: %s", spec.name, int(bad.sum()), len(raw), counts
+        )
     return TableResult(
         table=spec.name,
         kept=kept,
