@@ -64,11 +64,72 @@ class ValidateParams(_Section):
     n_examples: int = Field(5, gt=0)
 
 
+class SparkParams(_Section):
+    master: str = "local[2]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class FeatureParams(_Section):
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    as_of_start: date
+    as_of_end: date
+    windows_days: tuple[int, ...] = (30, 90, 180, 365)
+    static: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    spark: SparkParams = Field(default_factory=SparkParams)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureParams:
+        if self.as_of_end < self.as_of_start:
+            raise ValueError("as_of_end is before as_of_start")
+        leaked = sorted(set(self.static) & set(self.protected))
+        if leaked:
+            raise ValueError(f"protected attribute(s) {leaked} cannot be static features")
+        return self
+
+    def as_of_dates(self) -> list[date]:
+        """First day of every month from as_of_start to as_of_end."""
+        first = date(self.as_of_start.year, self.as_of_start.month, 1)
+        out, current = [], first
+        while current <= self.as_of_end:
+            if current >= self.as_of_start:
+                out.append(current)
+            year, month = divmod(current.month, 12)
+            current = date(current.year + year, month + 1, 1)
+        return out
+
+
+class SplitShares(_Section):
+    train: float = Field(gt=0)
+    calibration: float = Field(gt=0)
+    test: float = Field(gt=0)
+
+
+class SplitParams(_Section):
+    train: tuple[date, date]
+    calibration: tuple[date, date]
+    test: tuple[date, date]
+    random_shares: SplitShares
+    seed: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SplitParams:
+        periods = [self.train, self.calibration, self.test]
+        for name, (a, b) in zip(("train", "calibration", "test"), periods, strict=True):
+            if b < a:
+                raise ValueError(f"split.{name} ends before it starts")
+        if not (self.train[1] < self.calibration[0] and self.calibration[1] < self.test[0]):
+            raise ValueError("split periods must be successive: train, then calibration, then test")
+        return self
+
+
 class Params(_Section):
     data: DataParams
     labels: LabelParams
     generate: GenerateParams
     validate_: ValidateParams = Field(alias="validate")
+    features: FeatureParams
+    split: SplitParams
 
 
 class ParamsError(ValueError):

@@ -1,0 +1,184 @@
+"""The feature table: snapshots, labels and every feature family, as one Ibis expression."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+
+from creditrisk.features import dictionary as d
+from creditrisk.features.common import DAY, days_between, seconds
+from creditrisk.features.labels import (
+    first_default_events,
+    label_snapshots,
+    snapshots_from_dates,
+    snapshots_from_outcomes,
+)
+from creditrisk.features.purchases import purchase_features
+from creditrisk.features.repayments import DAYS_PER_MONTH, loan_features, repayment_features
+
+ID_COLUMNS = ("customer_id", "as_of")
+LABEL_COLUMNS = ("default", "label_complete")
+
+
+class FeatureConfigError(ValueError):
+    """The feature settings contradict each other or the available tables."""
+
+
+@dataclass(frozen=True)
+class FeaturePlan:
+    """What will be computed: the expression and the dictionary entries, available or not."""
+
+    table: ir.Table
+    available: list[d.FeatureInfo]
+    unavailable: list[d.FeatureInfo]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.available]
+
+    def dictionary(self) -> dict[str, dict[str, object]]:
+        return {
+            **{f.name: f.as_dict(available=True) for f in self.available},
+            **{f.name: f.as_dict(available=False) for f in self.unavailable},
+        }
+
+
+def build_features(
+    tables: Mapping[str, ir.Table],
+    *,
+    as_of_dates: ir.Table | None,
+    windows: Sequence[int],
+    static: Sequence[str],
+    protected: Sequence[str],
+    dpd_threshold_days: int,
+    end_date: date,
+) -> FeaturePlan:
+    """Plan the feature table for all snapshots.
+
+    Args:
+        tables: validated contract tables by name; only ``customers`` is required.
+        as_of_dates: table of (as_of, window_end) timestamps; ignored when ``outcomes``
+            exists, whose snapshots and labels are used instead.
+        windows: look-back windows in days, e.g. (30, 90, 180, 365).
+        static: customer columns used as features as they are.
+        protected: customer columns that must never become features.
+        dpd_threshold_days: days past due that make a default event.
+        end_date: the data's end; labels whose window passes it are incomplete (null).
+
+    Every feature for (customer, as_of) uses only events strictly before as_of.
+
+    Raises:
+        FeatureConfigError: a protected attribute is listed as a feature, a static column is
+            missing, or no snapshot source exists.
+    """
+    windows = tuple(sorted(set(windows)))
+    _check_config(tables, windows, static, protected, as_of_dates)
+    customers = tables["customers"]
+    if "outcomes" in tables:
+        snaps = snapshots_from_outcomes(tables["outcomes"])
+    else:
+        assert as_of_dates is not None
+        snaps = snapshots_from_dates(customers, as_of_dates)
+        if "repayments" in tables:
+            events = first_default_events(
+                tables["loans"],
+                tables["repayments"],
+                dpd_threshold_days=dpd_threshold_days,
+                end_date=end_date,
+            )
+            snaps = label_snapshots(snaps, events, end_date=end_date)
+    keys = snaps.select("customer_id", "as_of", "as_of_s")
+
+    available = d.customer_features(tuple(static))
+    unavailable: list[d.FeatureInfo] = []
+    parts: list[tuple[ir.Table, list[d.FeatureInfo]]] = []
+    has_tx = "transactions" in tables
+    tx_info = d.purchase_features(
+        windows, with_category=has_tx and "category" in tables["transactions"].columns
+    )
+    if has_tx:
+        parts.append((purchase_features(keys, tables["transactions"], windows=windows), tx_info))
+    else:
+        unavailable += tx_info
+    rep_info = d.repayment_features(windows)
+    if "repayments" in tables:
+        loan_names = {f"n_loans_opened_{w}d" for w in windows} | {"months_since_first_loan"}
+        parts.append(
+            (repayment_features(keys, tables["loans"], tables["repayments"], windows=windows),
+             [f for f in rep_info if f.name not in loan_names])
+        )
+        parts.append(
+            (loan_features(keys, tables["loans"], windows=windows),
+             [f for f in rep_info if f.name in loan_names])
+        )
+    else:
+        unavailable += rep_info
+    return FeaturePlan(
+        table=_assemble(snaps, customers, parts, static),
+        available=available + [f for _, infos in parts for f in infos],
+        unavailable=unavailable,
+    )
+
+
+def _check_config(
+    tables: Mapping[str, ir.Table],
+    windows: tuple[int, ...],
+    static: Sequence[str],
+    protected: Sequence[str],
+    as_of_dates: ir.Table | None,
+) -> None:
+    if not windows or min(windows) <= 0:
+        raise FeatureConfigError(f"windows must be positive day counts, got {windows}")
+    leaked = sorted(set(static) & set(protected))
+    if leaked:
+        raise FeatureConfigError(
+            f"protected attribute(s) {leaked} listed as static features; protected attributes "
+            "are never model features (remove them from features.static)"
+        )
+    missing = [c for c in static if c not in tables["customers"].columns]
+    if missing:
+        raise FeatureConfigError(f"static feature(s) {missing} not in table 'customers'")
+    if "outcomes" not in tables and as_of_dates is None:
+        raise FeatureConfigError("no snapshots: give as_of dates or an outcomes table")
+
+
+def _assemble(
+    snaps: ir.Table,
+    customers: ir.Table,
+    parts: list[tuple[ir.Table, list[d.FeatureInfo]]],
+    static: Sequence[str],
+) -> ir.Table:
+    cust = customers.select(
+        c_customer_id=customers.customer_id,
+        created_s=seconds(customers.created_at),
+        **{c: customers[c] for c in static},
+    )
+    out = snaps.join(cust, snaps.customer_id == cust.c_customer_id)
+    columns: dict[str, ir.Value] = {
+        "customer_id": out.customer_id,
+        "as_of": out.as_of,
+        "months_on_book": (days_between(out.as_of_s, out.created_s) / DAYS_PER_MONTH)
+        .floor()
+        .cast("int64"),
+        **{c: out[c] for c in static},
+    }
+    for i, (part, infos) in enumerate(parts):
+        p = part.rename(**{f"p{i}_customer_id": "customer_id", f"p{i}_as_of": "as_of"})
+        out = out.left_join(
+            p, [out.customer_id == p[f"p{i}_customer_id"], out.as_of == p[f"p{i}_as_of"]]
+        )
+        for info in infos:
+            value = out[info.name]
+            columns[info.name] = value.fill_null(0) if info.missing.startswith("0") else value
+    columns["default"] = out.default if "default" in snaps.columns else ibis.null("int64")
+    columns["label_complete"] = (
+        out.label_complete if "label_complete" in snaps.columns else ibis.literal(False)
+    )
+    return out.select(**columns).order_by(["as_of", "customer_id"])
+
+
+__all__ = ["DAY", "ID_COLUMNS", "LABEL_COLUMNS", "FeaturePlan", "build_features"]
