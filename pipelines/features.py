@@ -15,11 +15,11 @@ from typing import Any
 
 import ibis
 import pyarrow.parquet as pq
-
 from creditrisk.contract import TABLES
 from creditrisk.features.build import FeatureConfigError, build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
+
 from pipelines.common import atomic_path, reset_dir, setup_logging, write_json
 from pipelines.params import load_params
 
@@ -46,7 +46,9 @@ def main(validated: Path, out: Path, report: Path) -> None:
     started = time.perf_counter()
     con = connect(p.engine, spark_master=p.spark.master, spark_conf=p.spark.conf)
     present = [t for t in TABLES if (validated / f"{t}.parquet").exists()]
-    tables = {t: con.read_parquet(str(validated / f"{t}.parquet"), table_name=f"raw_{t}") for t in present}
+    tables = {
+        t: con.read_parquet(str(validated / f"{t}.parquet"), table_name=f"raw_{t}") for t in present
+    }
     dates = as_of_frame(p.as_of_dates(), horizon_months=params.labels.horizon_months)
     plan = build_features(
         tables,
@@ -59,19 +61,25 @@ def main(validated: Path, out: Path, report: Path) -> None:
     )
     log.info(
         "computing %d features on %s for %d as_of dates (tables: %s)",
-        len(plan.available), p.engine, len(dates), ", ".join(present),
+        len(plan.available),
+        p.engine,
+        len(dates),
+        ", ".join(present),
     )
     if plan.unavailable:
         log.warning(
             "%d features left out, their tables are absent: %s",
-            len(plan.unavailable), sorted({f.source for f in plan.unavailable}),
+            len(plan.unavailable),
+            sorted({f.source for f in plan.unavailable}),
         )
     reset_dir(out)
     with atomic_path(out / "features.parquet") as tmp:
         _write(con, plan.table, tmp, p.engine)
     rows = pq.ParquetFile(out / "features.parquet").metadata.num_rows
     write_json(plan.dictionary(), out / "dictionary.json")
-    labelled = pq.read_table(out / "features.parquet", columns=["default", "label_complete"]).to_pandas()
+    labelled = pq.read_table(
+        out / "features.parquet", columns=["default", "label_complete"]
+    ).to_pandas()
     done = labelled[labelled["label_complete"]]
     summary = {
         "engine": p.engine,

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-
 from creditrisk.features.split import SPLITS, assign_splits, split_summary
+
 from pipelines.common import reset_dir, setup_logging, write_json, write_table
 from pipelines.params import load_params
 

@@ -111,3 +111,39 @@ def test_ingest_requires_a_label_source(
     set_params(project, data={"source": str(source)})
     with pytest.raises(ContractError, match="labels cannot be made"):
         ingest.main(project / "unused", project / "data/raw", project / "reports/ingest.json")
+
+
+def test_features_and_split_stages(small: Path) -> None:
+    from pipelines import features, split
+
+    _generate_and_ingest(small)
+    validate.main(
+        small / "data/raw",
+        small / "data/validated",
+        small / "data/quarantine",
+        small / "reports/validation",
+    )
+    features.main(
+        small / "data/validated", small / "data/features", small / "reports/features.json"
+    )
+    feats = pd.read_parquet(small / "data/features/features.parquet")
+    dictionary = json.loads((small / "data/features/dictionary.json").read_text())
+    report = json.loads((small / "reports/features.json").read_text())
+    assert report["rows"] == len(feats) and report["features"] == len(dictionary)
+    assert set(dictionary) <= set(feats.columns)
+    assert not {"gender", "birth_year"} & set(feats.columns)
+    assert not feats.duplicated(["customer_id", "as_of"]).any()
+    split.main(
+        small / "data/features/features.parquet", small / "data/split", small / "reports/split.json"
+    )
+    summary = json.loads((small / "reports/split.json").read_text())
+    assert summary["kind"] == "out_of_time"
+    parts = {
+        n: pd.read_parquet(small / f"data/split/{n}.parquet")
+        for n in ("train", "calibration", "test")
+    }
+    assert parts["train"]["as_of"].max() < parts["calibration"]["as_of"].min()
+    assert parts["calibration"]["as_of"].max() < parts["test"]["as_of"].min()
+    labelled = int(feats["label_complete"].sum())
+    assert sum(len(p) for p in parts.values()) + summary["unlabelled_rows"] == len(feats)
+    assert sum(len(p) for p in parts.values()) <= labelled

@@ -8,7 +8,6 @@ from datetime import date
 
 import ibis
 import ibis.expr.types as ir
-
 from creditrisk.features import dictionary as d
 from creditrisk.features.common import DAY, days_between, seconds
 from creditrisk.features.labels import (
@@ -108,12 +107,16 @@ def build_features(
     if "repayments" in tables:
         loan_names = {f"n_loans_opened_{w}d" for w in windows} | {"months_since_first_loan"}
         parts.append(
-            (repayment_features(keys, tables["loans"], tables["repayments"], windows=windows),
-             [f for f in rep_info if f.name not in loan_names])
+            (
+                repayment_features(keys, tables["loans"], tables["repayments"], windows=windows),
+                [f for f in rep_info if f.name not in loan_names],
+            )
         )
         parts.append(
-            (loan_features(keys, tables["loans"], windows=windows),
-             [f for f in rep_info if f.name in loan_names])
+            (
+                loan_features(keys, tables["loans"], windows=windows),
+                [f for f in rep_info if f.name in loan_names],
+            )
         )
     else:
         unavailable += rep_info

@@ -10,7 +10,9 @@ from typing import Any
 import ibis
 
 
-def connect(engine: str, *, spark_master: str = "local[2]", spark_conf: Mapping[str, str] = {}) -> Any:
+def connect(
+    engine: str, *, spark_master: str = "local[2]", spark_conf: Mapping[str, str] = {}
+) -> Any:
     """An Ibis backend for ``engine`` ('duckdb' or 'spark').
 
     Spark runs with the UTC session time zone, so that epoch seconds of naive timestamps

@@ -15,7 +15,6 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-
 from creditrisk.features.common import DAY, seconds
 from creditrisk.features.repayments import PAID_TOLERANCE
 
@@ -32,9 +31,7 @@ def as_of_frame(as_of_dates: Sequence[date], *, horizon_months: int) -> pd.DataF
 def snapshots_from_dates(customers: ir.Table, dates: ir.Table) -> ir.Table:
     """Every customer created before as_of, at every as_of of ``dates`` (as_of, window_end)."""
     cust = customers.select("customer_id", created_s=seconds(customers.created_at))
-    d = dates.select(
-        "as_of", as_of_s=seconds(dates.as_of), window_end_s=seconds(dates.window_end)
-    )
+    d = dates.select("as_of", as_of_s=seconds(dates.as_of), window_end_s=seconds(dates.window_end))
     pairs = cust.cross_join(d)
     return pairs.filter(pairs.created_s < pairs.as_of_s).select(
         "customer_id", "as_of", "as_of_s", "window_end_s"

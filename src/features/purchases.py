@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ibis.expr.types as ir
-
 from creditrisk.features.common import DAY, days_between, in_window, ratio, seconds
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
-
 from creditrisk.features.common import DAY, days_between, in_window, ratio, seconds
 
 PAID_TOLERANCE = 0.005  # currency units: rounding on amounts paid in several parts
@@ -120,9 +119,7 @@ def repayment_features(
         metrics[f"_paid_{w}d"] = st.paid.sum(where=inside)
         metrics[f"_due_{w}d"] = st.amount_due.sum(where=inside)
     agg = st.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
-    out = {
-        k: agg[k] for k in metrics if not k.startswith("_") and k != "last_late_due_s"
-    }
+    out = {k: agg[k] for k in metrics if not k.startswith("_") and k != "last_late_due_s"}
     for w in windows:
         out[f"paid_to_due_ratio_{w}d"] = ratio(agg[f"_paid_{w}d"], agg[f"_due_{w}d"])
     return agg.select(

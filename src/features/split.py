@@ -54,9 +54,7 @@ def assign_splits(
     return split, kind
 
 
-def _random_by_customer(
-    frame: pd.DataFrame, shares: Mapping[str, float], seed: int
-) -> pd.Series:
+def _random_by_customer(frame: pd.DataFrame, shares: Mapping[str, float], seed: int) -> pd.Series:
     rng = np.random.default_rng(seed)
     per_customer = frame.groupby("customer_id")["default"].max().sort_index()
     total = sum(shares[s] for s in SPLITS)
