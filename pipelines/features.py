@@ -44,7 +44,12 @@ def main(validated: Path, out: Path, report: Path) -> None:
     params = load_params()
     p = params.features
     started = time.perf_counter()
-    con = connect(p.engine, spark_master=p.spark.master, spark_conf=p.spark.conf)
+    con = connect(
+        p.engine,
+        duckdb_config=p.duckdb.model_dump(),
+        spark_master=p.spark.master,
+        spark_conf=p.spark.conf,
+    )
     present = [t for t in TABLES if (validated / f"{t}.parquet").exists()]
     tables = {
         t: con.read_parquet(str(validated / f"{t}.parquet"), table_name=f"raw_{t}") for t in present

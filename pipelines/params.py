@@ -69,6 +69,11 @@ class SparkParams(_Section):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class DuckDBParams(_Section):
+    memory_limit: str = "3GB"
+    threads: int = Field(2, gt=0)
+
+
 class FeatureParams(_Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
     as_of_start: date
@@ -76,6 +81,7 @@ class FeatureParams(_Section):
     windows_days: tuple[int, ...] = (30, 90, 180, 365)
     static: tuple[str, ...] = ()
     protected: tuple[str, ...] = ()
+    duckdb: DuckDBParams = Field(default_factory=DuckDBParams)
     spark: SparkParams = Field(default_factory=SparkParams)
 
     @model_validator(mode="after")

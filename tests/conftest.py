@@ -36,6 +36,7 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
             "customer_id": ["C1", "C1", "C2"],
             "ts": [ts("2023-02-01 10:00"), ts("2023-04-02 12:30"), ts("2023-05-06 09:00")],
             "amount": [120.0, 300.0, 45.5],
+            "category": ["groceries", "electronics", "groceries"],
         }
     )
     loans = pd.DataFrame(

@@ -39,12 +39,21 @@ def test_recency_frequency_monetary(row: dict) -> None:
     assert (c1["txn_count_180d"], c1["txn_amount_sum_180d"]) == (2, 420.0)
     assert c1["txn_amount_mean_365d"] == 210.0
     assert c2["txn_amount_sum_90d"] == 45.5 and c2["txn_count_30d"] == 0
+    assert (c1["txn_category_count_365d"], c2["txn_category_count_365d"]) == (2, 1)
 
 
 def test_purchase_trends(row: dict) -> None:
     c1 = row["C1"]
     assert c1["txn_count_trend_30_365"] == 0.0  # no purchase in 30 days, 2 in 365
     assert c1["txn_amount_trend_90_365"] == pytest.approx((300 / 90) / (420 / 365))
+
+
+def test_spending_trend_is_zero_without_recent_purchases(tiny_tables: dict) -> None:
+    out = features_for(tiny_tables, ["2023-09-01"]).set_index("customer_id")
+    # C1's last purchase (2023-04-02) is 152 days before: nothing in 90 days, 420 in 365.
+    assert out.loc["C1", "txn_amount_sum_90d"] == 0.0
+    assert out.loc["C1", "txn_amount_trend_90_365"] == 0.0
+    assert out.loc["C1", "txn_count_trend_30_365"] == 0.0
 
 
 def test_delinquency_at_as_of(row: dict) -> None:

@@ -17,7 +17,12 @@ from creditrisk.features.labels import (
     snapshots_from_outcomes,
 )
 from creditrisk.features.purchases import purchase_features
-from creditrisk.features.repayments import DAYS_PER_MONTH, loan_features, repayment_features
+from creditrisk.features.repayments import (
+    DAYS_PER_MONTH,
+    installments,
+    loan_features,
+    repayment_features,
+)
 
 ID_COLUMNS = ("customer_id", "as_of")
 LABEL_COLUMNS = ("default", "label_complete")
@@ -105,19 +110,15 @@ def build_features(
         unavailable += tx_info
     rep_info = d.repayment_features(windows)
     if "repayments" in tables:
-        loan_names = {f"n_loans_opened_{w}d" for w in windows} | {"months_since_first_loan"}
-        parts.append(
-            (
-                repayment_features(keys, tables["loans"], tables["repayments"], windows=windows),
-                [f for f in rep_info if f.name not in loan_names],
-            )
-        )
-        parts.append(
-            (
-                loan_features(keys, tables["loans"], windows=windows),
-                [f for f in rep_info if f.name in loan_names],
-            )
-        )
+        loan_names = {f"n_loans_opened_{w}d" for w in windows} | {
+            "months_since_first_loan",
+            "n_active_loans",
+        }
+        inst = installments(tables["loans"], tables["repayments"])
+        rep_part = repayment_features(keys, inst, tables["repayments"], windows=windows)
+        loan_part = loan_features(keys, tables["loans"], inst, windows=windows)
+        parts.append((rep_part, [f for f in rep_info if f.name not in loan_names]))
+        parts.append((loan_part, [f for f in rep_info if f.name in loan_names]))
     else:
         unavailable += rep_info
     return FeaturePlan(

@@ -11,7 +11,11 @@ import ibis
 
 
 def connect(
-    engine: str, *, spark_master: str = "local[2]", spark_conf: Mapping[str, str] = {}
+    engine: str,
+    *,
+    duckdb_config: Mapping[str, str | int] | None = None,
+    spark_master: str = "local[2]",
+    spark_conf: Mapping[str, str] | None = None,
 ) -> Any:
     """An Ibis backend for ``engine`` ('duckdb' or 'spark').
 
@@ -23,7 +27,7 @@ def connect(
         ValueError: unknown engine.
     """
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        return ibis.duckdb.connect(**dict(duckdb_config or {}))
     if engine == "spark":
         from pyspark.sql import SparkSession
 
@@ -34,7 +38,7 @@ def connect(
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
         )
-        for key, value in spark_conf.items():
+        for key, value in (spark_conf or {}).items():
             builder = builder.config(key, value)
         return ibis.pyspark.connect(builder.getOrCreate())
     raise ValueError(f"unknown features.engine '{engine}': use 'duckdb' or 'spark'")

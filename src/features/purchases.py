@@ -28,6 +28,10 @@ def purchase_features(
         amount=transactions.amount.cast("float64"),
         category=transactions.category if has_category else transactions.customer_id,
     )
+    # Only purchases that can fall in some snapshot's window reach the join.
+    tx = tx.filter(
+        tx.ts_s >= snapshots.as_of_s.min() - longest * DAY, tx.ts_s < snapshots.as_of_s.max()
+    )
     joined = snapshots.join(
         tx,
         [
@@ -44,9 +48,9 @@ def purchase_features(
         metrics[f"txn_amount_sum_{w}d"] = joined.amount.sum(where=inside)
         metrics[f"txn_amount_mean_{w}d"] = joined.amount.mean(where=inside)
         metrics[f"txn_amount_max_{w}d"] = joined.amount.max(where=inside)
-    if has_category:
-        metrics[f"txn_category_count_{longest}d"] = joined.category.nunique()
     agg = joined.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
+    if has_category:
+        agg = _with_category_count(agg, snapshots, tx, longest)
 
     short = min(windows)
     mid = sorted(windows)[1] if len(windows) > 2 else short
@@ -55,12 +59,41 @@ def purchase_features(
         "as_of",
         days_since_last_purchase=days_between(agg.as_of_s, agg.last_ts_s),
         **{k: agg[k] for k in metrics if k != "last_ts_s"},
+        **({f"txn_category_count_{longest}d": agg.n_categories} if has_category else {}),
         **{
             f"txn_count_trend_{short}_{longest}": ratio(
                 agg[f"txn_count_{short}d"] * longest, agg[f"txn_count_{longest}d"] * short
             ),
+            # A window without purchases sums to null in SQL; here it means 0 spent.
             f"txn_amount_trend_{mid}_{longest}": ratio(
-                agg[f"txn_amount_sum_{mid}d"] * longest, agg[f"txn_amount_sum_{longest}d"] * mid
+                agg[f"txn_amount_sum_{mid}d"].fill_null(0.0) * longest,
+                agg[f"txn_amount_sum_{longest}d"] * mid,
             ),
         },
     )
+
+
+def _with_category_count(
+    agg: ir.Table, snapshots: ir.Table, tx: ir.Table, longest: int
+) -> ir.Table:
+    """Add n_categories: distinct categories bought in the longest window.
+
+    Counted by a separate join and a two-level aggregation rather than a DISTINCT aggregate
+    next to the others, which makes engines materialise the whole join once more.
+    """
+    cat = tx.select("t_customer_id", "ts_s", "category")
+    j = snapshots.join(
+        cat,
+        [
+            snapshots.customer_id == cat.t_customer_id,
+            cat.ts_s < snapshots.as_of_s,
+            cat.ts_s >= snapshots.as_of_s - longest * DAY,
+        ],
+    )
+    per_cat = j.group_by(["customer_id", "as_of", "category"]).aggregate()
+    counts = per_cat.group_by(["customer_id", "as_of"]).aggregate(n_categories=per_cat.count())
+    counts = counts.rename(c_customer_id="customer_id", c_as_of="as_of")
+    out = agg.left_join(
+        counts, [agg.customer_id == counts.c_customer_id, agg.as_of == counts.c_as_of]
+    )
+    return out.drop("c_customer_id", "c_as_of")

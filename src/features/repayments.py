@@ -16,16 +16,37 @@ DAYS_PER_MONTH = 30.4375
 
 
 def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
-    """One row per installment: customer, loan, due date, amount due, loan dates (seconds)."""
+    """One row per installment, with its payment history condensed.
+
+    Columns: customer_id, loan_id, installment_no, due_s, amount_due, opened_s, last_due_s,
+    first_paid_s (first payment, any amount) and full_s (the payment that completed it;
+    null while it is not fully paid), all times in epoch seconds.
+    """
     rep = repayments.select(
-        "loan_id", "installment_no", due_s=seconds(repayments.due_date), amount_due="amount_due"
+        "loan_id",
+        "installment_no",
+        due_s=seconds(repayments.due_date),
+        amount_due=repayments.amount_due.cast("float64"),
+        paid_s=seconds(repayments.paid_date),
+        amount_paid=repayments.amount_paid.cast("float64").fill_null(0.0),
     )
-    inst = rep.group_by(["loan_id", "installment_no"]).aggregate(
-        due_s=rep.due_s.min(), amount_due=rep.amount_due.max().cast("float64")
+    keys = ["loan_id", "installment_no"]
+    inst = rep.group_by(keys).aggregate(due_s=rep.due_s.min(), amount_due=rep.amount_due.max())
+    paid = rep.filter(rep.paid_s.notnull())
+    running = ibis.window(group_by=keys, order_by=[paid.paid_s, paid.amount_paid], rows=(None, 0))
+    # Every row of an installment carries its amount due (the contract), so no second window.
+    paid = paid.mutate(cum_paid=paid.amount_paid.sum().over(running))
+    completed = paid.cum_paid >= paid.amount_due - PAID_TOLERANCE
+    history = paid.group_by(keys).aggregate(
+        first_paid_s=paid.paid_s.min(), full_s=paid.paid_s.min(where=completed)
     )
     last_due = inst.group_by("loan_id").aggregate(last_due_s=inst.due_s.max())
     ln = loans.select("loan_id", "customer_id", opened_s=seconds(loans.opened_at))
-    return inst.join(last_due, "loan_id").join(ln, "loan_id")
+    h = history.rename(h_loan_id="loan_id", h_installment_no="installment_no")
+    with_history = inst.left_join(
+        h, [inst.loan_id == h.h_loan_id, inst.installment_no == h.h_installment_no]
+    ).drop("h_loan_id", "h_installment_no")
+    return with_history.join(last_due, "loan_id").join(ln, "loan_id")
 
 
 def payments(repayments: ir.Table) -> ir.Table:
@@ -39,85 +60,123 @@ def payments(repayments: ir.Table) -> ir.Table:
     )
 
 
+def partial_payments(snapshots: ir.Table, inst: ir.Table, repayments: ir.Table) -> ir.Table:
+    """Amount paid before as_of on installments still not fully paid at as_of.
+
+    Only payments made before an installment was completed can count here, and most
+    installments are settled by a single payment, so this join stays small.
+    """
+    pay = payments(repayments)
+    pay = pay.join(
+        inst, [pay.p_loan_id == inst.loan_id, pay.p_installment_no == inst.installment_no]
+    )
+    partial = pay.filter(pay.full_s.isnull() | (pay.paid_s < pay.full_s))
+    j = snapshots.join(
+        partial,
+        [
+            snapshots.customer_id == partial.i_customer_id,
+            partial.paid_s < snapshots.as_of_s,
+            partial.full_s.isnull() | (partial.full_s >= snapshots.as_of_s),
+        ],
+    )
+    return j.group_by(["customer_id", "as_of", "loan_id", "installment_no"]).aggregate(
+        part_paid=j.amount_paid.sum()
+    )
+
+
 def installment_status(
-    snapshots: ir.Table, loans: ir.Table, repayments: ir.Table, *, lookback_days: int
+    snapshots: ir.Table, installments: ir.Table, repayments: ir.Table, *, lookback_days: int
 ) -> ir.Table:
     """Each installment's state at each as_of: paid so far, fully paid, days late.
 
     Only loans opened before as_of whose last installment falls due after
     as_of - ``lookback_days`` are considered: older loans left unpaid would already put the
-    customer in default, and such customers are not sampled.
+    customer in default, and such customers are not sampled. An installment fully paid
+    before as_of counts its amount due as paid (overpayments do not offset other
+    installments) and is as late as the payment that completed it.
     """
-    inst = installments(loans, repayments).rename(i_customer_id="customer_id")
+    inst = installments.rename(i_customer_id="customer_id")
+    since = snapshots.as_of_s - lookback_days * DAY
     pairs = snapshots.join(
         inst,
         [
             snapshots.customer_id == inst.i_customer_id,
             inst.opened_s < snapshots.as_of_s,
-            inst.last_due_s >= snapshots.as_of_s - lookback_days * DAY,
+            inst.last_due_s >= since,
+            # Installments settled before as_of and due before the look-back add nothing.
+            (inst.due_s >= since) | inst.full_s.isnull() | (inst.full_s >= snapshots.as_of_s),
         ],
+    ).drop("i_customer_id")
+    pairs = pairs.mutate(full=pairs.full_s.notnull() & (pairs.full_s < pairs.as_of_s))
+    part_keys = ["customer_id", "as_of", "loan_id", "installment_no"]
+    part_paid = partial_payments(snapshots, inst, repayments).rename(
+        **{f"q_{k}": k for k in part_keys}
     )
-    pay = payments(repayments)
-    with_pay = pairs.left_join(
-        pay,
-        [
-            pairs.loan_id == pay.p_loan_id,
-            pairs.installment_no == pay.p_installment_no,
-            pay.paid_s < pairs.as_of_s,
-        ],
+    per = pairs.left_join(part_paid, [pairs[k] == part_paid[f"q_{k}"] for k in part_keys]).drop(
+        *[f"q_{k}" for k in part_keys]
     )
-    keys = ["customer_id", "as_of", "as_of_s", "loan_id", "installment_no", "due_s", "amount_due"]
-    per = with_pay.group_by(keys).aggregate(
-        paid=with_pay.amount_paid.sum(), last_paid_s=with_pay.paid_s.max()
-    )
-    paid = per.paid.fill_null(0.0)
-    full = paid >= per.amount_due - PAID_TOLERANCE
+    paid = ibis.ifelse(per.full, per.amount_due, per.part_paid.fill_null(0.0))
     due_before = per.due_s < per.as_of_s
-    late_if_paid = ibis.greatest(days_between(per.last_paid_s, per.due_s), 0)
+    late_if_paid = ibis.greatest(days_between(per.full_s, per.due_s), 0)
     return per.mutate(
         paid=paid,
-        full=full,
         due_before=due_before,
-        dpd_now=ibis.ifelse(due_before & ~full, days_between(per.as_of_s, per.due_s), 0),
+        dpd_now=ibis.ifelse(due_before & ~per.full, days_between(per.as_of_s, per.due_s), 0),
         days_late=ibis.ifelse(
             due_before,
-            ibis.ifelse(full, late_if_paid, days_between(per.as_of_s, per.due_s)),
+            ibis.ifelse(per.full, late_if_paid, days_between(per.as_of_s, per.due_s)),
             ibis.null("int64"),
         ),
     )
 
 
 def repayment_features(
-    snapshots: ir.Table, loans: ir.Table, repayments: ir.Table, *, windows: tuple[int, ...]
+    snapshots: ir.Table, installments: ir.Table, repayments: ir.Table, *, windows: tuple[int, ...]
 ) -> ir.Table:
     """Delinquency, payment ratios and exposure per (customer, as_of).
+
+    Args:
+        snapshots: customer_id, as_of, as_of_s.
+        installments: the result of :func:`installments`.
+        repayments: the validated contract table.
+        windows: look-back windows in days.
 
     Returns:
         One row per snapshot with at least one considered installment; the caller fills the
         others as the dictionary documents.
     """
     longest = max(windows)
-    st = installment_status(snapshots, loans, repayments, lookback_days=longest)
+    st = installment_status(snapshots, installments, repayments, lookback_days=longest)
     age = st.as_of_s - st.due_s
-    open_amount = ibis.greatest(st.amount_due - st.paid, 0.0)
-    late = st.days_late >= 1
-    metrics: dict[str, ir.Value] = {
-        "dpd_current": st.dpd_now.max(),
-        "last_late_due_s": st.due_s.max(where=late & in_window(age, longest)),
-        "n_active_loans": st.loan_id.nunique(where=~st.full),
-        "outstanding_amount": open_amount.sum(),
-        "amount_due_next_30d": open_amount.sum(
-            where=(st.due_s >= st.as_of_s) & (st.due_s < st.as_of_s + 30 * DAY)
+    # Per-row values first, plain aggregates after: engines evaluate a FILTER clause per
+    # aggregate, and there are dozens of them.
+    row: dict[str, ir.Value] = {
+        "open_amount": ibis.greatest(st.amount_due - st.paid, 0.0),
+        "soon": (st.due_s >= st.as_of_s) & (st.due_s < st.as_of_s + 30 * DAY),
+        "late_due_s": ibis.ifelse(
+            (st.days_late >= 1) & in_window(age, longest), st.due_s, ibis.null("int64")
         ),
     }
     for w in windows:
         inside = in_window(age, w)
-        metrics[f"dpd_max_{w}d"] = st.days_late.max(where=inside)
-        metrics[f"dpd_mean_{w}d"] = st.days_late.mean(where=inside)
+        row[f"late_{w}"] = ibis.ifelse(inside, st.days_late, ibis.null("int64"))
+        row[f"paid_{w}"] = ibis.ifelse(inside, st.paid, ibis.null("float64"))
+        row[f"due_{w}"] = ibis.ifelse(inside, st.amount_due, ibis.null("float64"))
+    st = st.mutate(**row)
+    metrics: dict[str, ir.Value] = {
+        "dpd_current": st.dpd_now.max(),
+        "last_late_due_s": st.late_due_s.max(),
+        "outstanding_amount": st.open_amount.sum(),
+        "amount_due_next_30d": ibis.ifelse(st.soon, st.open_amount, 0.0).sum(),
+    }
+    for w in windows:
+        late_w = st[f"late_{w}"]
+        metrics[f"dpd_max_{w}d"] = late_w.max()
+        metrics[f"dpd_mean_{w}d"] = late_w.mean()
         for n in (1, 30, 60):
-            metrics[f"n_late_{n}p_{w}d"] = st.days_late.count(where=inside & (st.days_late >= n))
-        metrics[f"_paid_{w}d"] = st.paid.sum(where=inside)
-        metrics[f"_due_{w}d"] = st.amount_due.sum(where=inside)
+            metrics[f"n_late_{n}p_{w}d"] = (late_w >= n).cast("int64").sum()
+        metrics[f"_paid_{w}d"] = st[f"paid_{w}"].sum()
+        metrics[f"_due_{w}d"] = st[f"due_{w}"].sum()
     agg = st.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     out = {k: agg[k] for k in metrics if not k.startswith("_") and k != "last_late_due_s"}
     for w in windows:
@@ -130,16 +189,30 @@ def repayment_features(
     )
 
 
-def loan_features(snapshots: ir.Table, loans: ir.Table, *, windows: tuple[int, ...]) -> ir.Table:
-    """Loans opened per window and months since the first loan, per (customer, as_of)."""
-    ln = loans.select(l_customer_id=loans.customer_id, opened_s=seconds(loans.opened_at))
+def loan_features(
+    snapshots: ir.Table, loans: ir.Table, installments: ir.Table, *, windows: tuple[int, ...]
+) -> ir.Table:
+    """Running loans, loans opened per window and months since the first loan."""
+    inst = installments
+    every_full = inst.full_s.count() == inst.count()
+    repaid = inst.group_by("loan_id").aggregate(
+        repaid_s=ibis.ifelse(every_full, inst.full_s.max(), ibis.null("int64"))
+    )
+    ln = loans.select(
+        l_loan_id=loans.loan_id, l_customer_id=loans.customer_id, opened_s=seconds(loans.opened_at)
+    )
+    ln = ln.left_join(repaid, ln.l_loan_id == repaid.loan_id).drop("loan_id")
     joined = snapshots.join(
         ln, [snapshots.customer_id == ln.l_customer_id, ln.opened_s < snapshots.as_of_s]
     )
     age = joined.as_of_s - joined.opened_s
-    metrics: dict[str, ir.Value] = {"first_opened_s": joined.opened_s.min()}
+    running = joined.repaid_s.isnull() | (joined.repaid_s >= joined.as_of_s)
+    metrics: dict[str, ir.Value] = {
+        "first_opened_s": joined.opened_s.min(),
+        "n_active_loans": running.cast("int64").sum(),
+    }
     for w in windows:
-        metrics[f"n_loans_opened_{w}d"] = joined.opened_s.count(where=in_window(age, w))
+        metrics[f"n_loans_opened_{w}d"] = in_window(age, w).cast("int64").sum()
     agg = joined.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     months = (days_between(agg.as_of_s, agg.first_opened_s) / DAYS_PER_MONTH).floor()
     return agg.select(

@@ -1,0 +1,195 @@
+"""The features a user would otherwise write in idiomatic pandas: one pass per as_of date.
+
+Same definitions as creditrisk.features (see its dictionary): events strictly before as_of,
+payments dated on or after as_of unknown, windows in days, days rounded down. Used only by
+benchmarks/features.py, as a baseline and as an independent cross-check of the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+DAY = pd.Timedelta(days=1)
+TOL = 0.005
+
+
+def _days(later: pd.Series | pd.Timestamp, earlier: pd.Series) -> pd.Series:
+    return np.floor((later - earlier) / DAY)
+
+
+def purchase_block(tx: pd.DataFrame, a: pd.Timestamp, windows: Sequence[int]) -> pd.DataFrame:
+    longest = max(windows)
+    t = tx[(tx["ts"] < a) & (tx["ts"] >= a - longest * DAY)]
+    age = a - t["ts"]
+    g = t.groupby("customer_id")
+    out = pd.DataFrame({"days_since_last_purchase": _days(a, g["ts"].max())})
+    for w in windows:
+        tw = t[age <= w * DAY].groupby("customer_id")["amount"]
+        out[f"txn_count_{w}d"] = tw.count()
+        out[f"txn_amount_sum_{w}d"] = tw.sum()
+        out[f"txn_amount_mean_{w}d"] = tw.mean()
+        out[f"txn_amount_max_{w}d"] = tw.max()
+    if "category" in t.columns:
+        out[f"txn_category_count_{longest}d"] = g["category"].nunique()
+    for w in windows:
+        for col in (f"txn_count_{w}d", f"txn_amount_sum_{w}d"):
+            out[col] = out[col].fillna(0)
+    short, mid = min(windows), sorted(windows)[1]
+    out[f"txn_count_trend_{short}_{longest}"] = (out[f"txn_count_{short}d"] / short) / (
+        out[f"txn_count_{longest}d"] / longest
+    )
+    out[f"txn_amount_trend_{mid}_{longest}"] = (out[f"txn_amount_sum_{mid}d"] / mid) / (
+        out[f"txn_amount_sum_{longest}d"] / longest
+    ).where(out[f"txn_amount_sum_{longest}d"] > 0)
+    return out
+
+
+def repayment_block(
+    inst: pd.DataFrame, pays: pd.DataFrame, a: pd.Timestamp, windows: Sequence[int]
+) -> pd.DataFrame:
+    longest = max(windows)
+    i = inst[(inst["opened_at"] < a) & (inst["last_due"] >= a - longest * DAY)].copy()
+    full = i["full_date"] < a  # NaT compares False: never completed
+    partial = pays[(pays["paid_date"] < a) & ~(pays["full_date"] < a)]
+    part_paid = partial.groupby(["loan_id", "installment_no"])["amount_paid"].sum()
+    i = i.join(part_paid.rename("part_paid"), on=["loan_id", "installment_no"])
+    i["paid"] = np.where(full, i["amount_due"], i["part_paid"].fillna(0.0))
+    due_before = i["due_date"] < a
+    since_due = _days(a, i["due_date"])
+    i["dpd_now"] = np.where(due_before & ~full, since_due, 0)
+    late_if_paid = _days(i["full_date"], i["due_date"]).clip(lower=0)
+    i["days_late"] = np.where(due_before, np.where(full, late_if_paid, since_due), np.nan)
+    i["open_amount"] = (i["amount_due"] - i["paid"]).clip(lower=0)
+    i["age"] = a - i["due_date"]
+    g = i.groupby("customer_id")
+    out = pd.DataFrame(
+        {"dpd_current": g["dpd_now"].max(), "outstanding_amount": g["open_amount"].sum()}
+    )
+    soon = (i["due_date"] >= a) & (i["due_date"] < a + 30 * DAY)
+    out["amount_due_next_30d"] = i[soon].groupby("customer_id")["open_amount"].sum()
+    in_lookback = (i["age"] > pd.Timedelta(0)) & (i["age"] <= longest * DAY)
+    last_late = i[in_lookback & (i["days_late"] >= 1)].groupby("customer_id")["due_date"].max()
+    out["days_since_last_late_payment"] = _days(a, last_late)
+    for w in windows:
+        iw = i[(i["age"] > pd.Timedelta(0)) & (i["age"] <= w * DAY)]
+        gw = iw.groupby("customer_id")
+        out[f"dpd_max_{w}d"] = gw["days_late"].max()
+        out[f"dpd_mean_{w}d"] = gw["days_late"].mean()
+        for n in (1, 30, 60):
+            out[f"n_late_{n}p_{w}d"] = iw[iw["days_late"] >= n].groupby("customer_id").size()
+        due = gw["amount_due"].sum()
+        out[f"paid_to_due_ratio_{w}d"] = gw["paid"].sum() / due.where(due > 0)
+    return out
+
+
+def loan_block(loans: pd.DataFrame, a: pd.Timestamp, windows: Sequence[int]) -> pd.DataFrame:
+    ln = loans[loans["opened_at"] < a]
+    first = ln.groupby("customer_id")["opened_at"].min()
+    running = ln[~(ln["repaid_date"] < a)]  # NaT: not yet repaid
+    out = pd.DataFrame(
+        {
+            "months_since_first_loan": np.floor(_days(a, first) / 30.4375),
+            "n_active_loans": running.groupby("customer_id").size(),
+        }
+    )
+    for w in windows:
+        out[f"n_loans_opened_{w}d"] = (
+            ln[ln["opened_at"] >= a - w * DAY].groupby("customer_id").size()
+        )
+    return out
+
+
+def prepare(
+    loans: pd.DataFrame, rep: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Installments with the date they were completed; payments; loans with repaid date."""
+    keys = ["loan_id", "installment_no"]
+    inst = rep.groupby(keys, as_index=False).agg(
+        due_date=("due_date", "min"), amount_due=("amount_due", "max")
+    )
+    pays = rep.dropna(subset=["paid_date"]).sort_values([*keys, "paid_date", "amount_paid"])
+    pays["cum_paid"] = pays.groupby(keys)["amount_paid"].cumsum()
+    done = pays[pays["cum_paid"] >= pays["amount_due"] - TOL]
+    inst = inst.join(done.groupby(keys)["paid_date"].min().rename("full_date"), on=keys)
+    pays = pays.join(inst.set_index(keys)["full_date"], on=keys)
+    inst["last_due"] = inst.groupby("loan_id")["due_date"].transform("max")
+    per_loan = inst.groupby("loan_id")["full_date"]
+    repaid = per_loan.max().where(per_loan.count() == per_loan.size())
+    loans = loans.join(repaid.rename("repaid_date"), on="loan_id")
+    inst = inst.merge(loans[["loan_id", "customer_id", "opened_at"]], on="loan_id")
+    return inst, pays, loans
+
+
+ZERO_FILLED = (
+    "txn_count",
+    "txn_amount_sum",
+    "txn_category",
+    "dpd_current",
+    "dpd_max",
+    "n_late",
+    "n_active",
+    "outstanding",
+    "amount_due_next",
+    "n_loans",
+)
+
+
+def pandas_features(
+    tables: dict[str, pd.DataFrame],
+    as_of_dates: Sequence[pd.Timestamp],
+    windows: Sequence[int],
+    static: Sequence[str],
+) -> pd.DataFrame:
+    """Every feature of the stage, for every customer created before each as_of."""
+    customers, tx = tables["customers"], tables["transactions"]
+    loans, rep = tables["loans"], tables["repayments"]
+    inst, pays, loans = prepare(loans, rep)
+    frames = []
+    for a in as_of_dates:
+        base = customers[customers["created_at"] < a].set_index("customer_id")
+        block = pd.DataFrame(index=base.index)
+        block["months_on_book"] = np.floor(_days(a, base["created_at"]) / 30.4375)
+        for col in static:
+            block[col] = base[col]
+        block = (
+            block.join(purchase_block(tx, a, windows))
+            .join(repayment_block(inst, pays, a, windows))
+            .join(loan_block(loans, a, windows))
+        )
+        zero = [c for c in block.columns if c.startswith(ZERO_FILLED) and "trend" not in c]
+        block[zero] = block[zero].fillna(0)
+        frames.append(block.reset_index().assign(as_of=a))
+    return pd.concat(frames, ignore_index=True)
+
+
+def load(raw: str) -> dict[str, pd.DataFrame]:
+    names = ("customers", "transactions", "loans", "repayments")
+    return {n: pd.read_parquet(f"{raw}/{n}.parquet") for n in names}
+
+
+def as_of_dates(first: str, months: int) -> list[pd.Timestamp]:
+    return list(pd.date_range(first, periods=months, freq="MS"))
+
+
+if __name__ == "__main__":
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="pandas baseline of the features stage")
+    parser.add_argument("--raw", required=True)
+    parser.add_argument("--first", required=True)
+    parser.add_argument("--months", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result = pandas_features(
+        load(args.raw),
+        as_of_dates(args.first, args.months),
+        (30, 90, 180, 365),
+        ("income_monthly", "segment", "region"),
+    )
+    result.to_parquet(args.out, index=False)
+    print(f"pandas baseline: {len(result):,} rows in {time.perf_counter() - started:.1f} s")
