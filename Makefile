@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: repro test venv lint lock bench-generate clean
+.PHONY: repro test venv lint lock bench-generate bench-features clean
 
 venv: $(STAMP)
 
@@ -40,3 +40,14 @@ bench-generate: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# The featuretools baseline needs pandas < 3: it gets an environment of its own.
+FT_VENV := .venv-bench-ft
+$(FT_VENV)/.stamp: benchmarks/requirements-featuretools.txt
+	test -x $(FT_VENV)/bin/python || $(PYTHON) -m venv $(FT_VENV)
+	$(FT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements-featuretools.txt
+	touch $@
+
+BENCH_DATA ?= /tmp/creditrisk-bench
+bench-features: $(STAMP) $(FT_VENV)/.stamp
+	$(BIN)/python benchmarks/features.py --data $(BENCH_DATA) --featuretools-python $(FT_VENV)/bin/python

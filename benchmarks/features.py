@@ -28,6 +28,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 FIRST_AS_OF = "2024-01-01"
+FT_NAMES = {
+    **{f"COUNT(transactions)_{w}d": f"txn_count_{w}d" for w in (30, 90, 180, 365)},
+    **{f"SUM(transactions.amount)_{w}d": f"txn_amount_sum_{w}d" for w in (30, 90, 180, 365)},
+    **{f"MEAN(transactions.amount)_{w}d": f"txn_amount_mean_{w}d" for w in (30, 90, 180, 365)},
+    **{f"MAX(transactions.amount)_{w}d": f"txn_amount_max_{w}d" for w in (30, 90, 180, 365)},
+    **{f"COUNT(loans)_{w}d": f"n_loans_opened_{w}d" for w in (30, 90, 180, 365)},
+    "NUM_UNIQUE(transactions.category)_365d": "txn_category_count_365d",
+}
 
 
 def measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -75,6 +83,7 @@ def main() -> None:
         "--featuretools-python", type=Path, default=REPO / ".venv-bench-ft/bin/python"
     )
     args = parser.parse_args()
+    args.featuretools_python = args.featuretools_python.absolute()  # not resolve(): keep the venv
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{BENCH}"}
     raw = ensure_data(args.data, args.customers, env)
     n_tx = pq.ParquetFile(raw / "transactions.parquet").metadata.num_rows
@@ -148,6 +157,14 @@ def main() -> None:
             and pd.api.types.is_numeric_dtype(ours[c])
         ]
         rows, cells, bad = compare(ours, base, numeric)
+        ft_check = None
+        if has_ft:
+            ft = pd.read_parquet(work / "featuretools.parquet").rename(columns=FT_NAMES)
+            ft["as_of"] = ft["as_of"].astype("datetime64[us]")
+            last = "TIME_SINCE_LAST(transactions.ts)_365d"
+            ft["days_since_last_purchase"] = np.floor(ft[last] / 86400)
+            common = [c for c in ft.columns if c in numeric]
+            ft_check = (len(common), *compare(ours, ft, common))
 
     print()
     print(
@@ -164,6 +181,13 @@ def main() -> None:
             "`make bench-features` builds it)"
         )
     print(f"cross-check stage vs pandas: {rows:,} rows, {cells:,} cells, {bad:,} differ")
+    if ft_check:
+        n, rows, cells, bad = ft_check
+        print(
+            f"cross-check stage vs featuretools ({n} shared features): {rows:,} rows, "
+            f"{cells:,} cells, {bad:,} differ (featuretools counts events at the cutoff "
+            "time itself; the stage, strictly before as_of)"
+        )
 
 
 if __name__ == "__main__":

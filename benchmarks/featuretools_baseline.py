@@ -39,7 +39,7 @@ def entityset(t: dict[str, pd.DataFrame]) -> ft.EntitySet:
     )
     es.add_dataframe(
         dataframe_name="loans",
-        dataframe=t["loans"][["loan_id", "customer_id", "opened_at", "principal"]].astype(
+        dataframe=t["loans"][["loan_id", "customer_id", "opened_at"]].astype(
             {"loan_id": "object", "customer_id": "object"}
         ),
         index="loan_id",
@@ -87,7 +87,7 @@ def main() -> None:
         print(f"featuretools window {w} d done ({time.perf_counter() - started:.0f} s)", flush=True)
     feats = pd.concat(blocks, axis=1).reset_index()
     feats = feats.rename(columns={"time": "as_of"})
-    inst, pays, loans = prepare(t["loans"], t["repayments"])
+    inst, pays, _ = prepare(t["loans"], t["repayments"])
     rep_blocks = [
         repayment_block(inst, pays, a, WINDOWS).reset_index().assign(as_of=a) for a in dates
     ]

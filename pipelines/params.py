@@ -81,7 +81,7 @@ class FeatureParams(_Section):
     windows_days: tuple[int, ...] = (30, 90, 180, 365)
     static: tuple[str, ...] = ()
     protected: tuple[str, ...] = ()
-    duckdb: DuckDBParams = Field(default_factory=DuckDBParams)
+    duckdb: DuckDBParams = Field(default_factory=lambda: DuckDBParams())
     spark: SparkParams = Field(default_factory=SparkParams)
 
     @model_validator(mode="after")
