@@ -129,6 +129,85 @@ class SplitParams(_Section):
         return self
 
 
+class SearchParams(_Section):
+    """Optuna search over the LightGBM hyper-parameters (off by default)."""
+
+    enabled: bool = False
+    n_trials: int = Field(30, gt=0)
+    timeout_minutes: float = Field(30.0, gt=0)
+
+
+class TrainParams(_Section):
+    """LightGBM hyper-parameters (LightGBM's own names) and the training protocol."""
+
+    exclude: tuple[str, ...] = ()
+    monotone_constraints: bool = True
+    early_stopping_months: int = Field(2, gt=0)
+    early_stopping_rounds: int = Field(100, gt=0)
+    num_boost_round: int = Field(3000, gt=0)
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, gt=1)
+    max_depth: int = -1
+    min_data_in_leaf: int = Field(200, gt=0)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    num_threads: int = Field(2, gt=0)
+    seed: int
+    search: SearchParams = Field(default_factory=lambda: SearchParams())
+
+    def lightgbm_params(self) -> dict[str, float | int | str | bool]:
+        """The LightGBM parameter dict (deterministic for the seed and thread count)."""
+        keys = (
+            "learning_rate",
+            "num_leaves",
+            "max_depth",
+            "min_data_in_leaf",
+            "feature_fraction",
+            "bagging_fraction",
+            "bagging_freq",
+            "lambda_l2",
+            "num_threads",
+            "seed",
+        )
+        return {k: getattr(self, k) for k in keys}
+
+
+class ChallengerParams(_Section):
+    """Weight-of-evidence scorecard (optbinning) trained beside LightGBM."""
+
+    min_iv: float = Field(0.02, ge=0)
+    max_n_prebins: int = Field(20, gt=1)
+    min_prebin_size: float = Field(0.05, gt=0, lt=0.5)
+    max_n_bins: int = Field(6, gt=1)
+    monotonic_trend: str = "auto_asc_desc"
+
+
+class ScalingParams(_Section):
+    """PDO scaling: ``base_points`` at odds (good:bad) ``base_odds``; +``pdo`` doubles them."""
+
+    base_points: float = 600.0
+    base_odds: float = Field(50.0, gt=0)
+    pdo: float = Field(20.0, gt=0)
+
+
+class GradeBand(_Section):
+    grade: str
+    max_pd: float = Field(gt=0, le=1)
+
+
+class CalibrateParams(_Section):
+    method: Literal["isotonic", "sigmoid"] = "isotonic"
+
+
+class EvaluateParams(_Section):
+    ece_bins: int = Field(10, gt=1)
+    psi_bins: int = Field(10, gt=1)
+    bootstrap: int = Field(200, ge=0)
+    seed: int
+
+
 class Params(_Section):
     data: DataParams
     labels: LabelParams
@@ -136,6 +215,21 @@ class Params(_Section):
     validate_: ValidateParams = Field(alias="validate")
     features: FeatureParams
     split: SplitParams
+    train: TrainParams
+    challenger: ChallengerParams = Field(default_factory=lambda: ChallengerParams())
+    calibrate: CalibrateParams = Field(default_factory=lambda: CalibrateParams())
+    evaluate: EvaluateParams
+    scaling: ScalingParams = Field(default_factory=lambda: ScalingParams())
+    grades: tuple[GradeBand, ...]
+
+    @model_validator(mode="after")
+    def _grades_ordered(self) -> Params:
+        bounds = [g.max_pd for g in self.grades]
+        if not bounds or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+            raise ValueError("grades: max_pd must rise strictly from the best grade to the worst")
+        if bounds[-1] != 1.0:
+            raise ValueError("grades: the last (worst) grade must have max_pd 1.0")
+        return self
 
 
 class ParamsError(ValueError):

@@ -1,0 +1,182 @@
+"""Discrimination, calibration and stability measures of a PD model, and their tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
+
+
+def ks_statistic(y: np.ndarray, score: np.ndarray) -> float:
+    """Kolmogorov-Smirnov distance between the score distributions of defaults and
+    non-defaults (0..1; higher score = riskier)."""
+    fpr, tpr, _ = roc_curve(y, score)
+    return float(np.max(tpr - fpr))
+
+
+def expected_calibration_error(y: np.ndarray, pd_: np.ndarray, *, bins: int) -> float:
+    """Count-weighted mean |observed default rate - mean PD| over equal-count PD bins."""
+    table = calibration_table(y, pd_, bins=bins)
+    return float((table["count"] * (table["observed"] - table["predicted"]).abs()).sum() / len(y))
+
+
+def calibration_table(y: np.ndarray, pd_: np.ndarray, *, bins: int) -> pd.DataFrame:
+    """Per equal-count bin of predicted PD: count, mean predicted PD, observed default rate."""
+    order = np.argsort(pd_, kind="stable")
+    bin_of = np.empty(len(pd_), dtype=np.int64)
+    bin_of[order] = np.arange(len(pd_)) * bins // max(len(pd_), 1)
+    frame = pd.DataFrame({"bin": bin_of + 1, "y": y, "pd": pd_})
+    out = frame.groupby("bin").agg(
+        count=("y", "size"), predicted=("pd", "mean"), observed=("y", "mean")
+    )
+    return out.reset_index()
+
+
+def classification_metrics(y: np.ndarray, pd_: np.ndarray, *, ece_bins: int) -> dict[str, float]:
+    """AUC, Gini, KS (points 0..100), Brier score, log loss, ECE, mean PD, default rate."""
+    y = np.asarray(y, dtype="float64")
+    pd_ = np.asarray(pd_, dtype="float64")
+    auc = float(roc_auc_score(y, pd_))
+    return {
+        "n": len(y),
+        "default_rate": float(y.mean()),
+        "mean_pd": float(pd_.mean()),
+        "auc": auc,
+        "gini": 2 * auc - 1,
+        "ks": 100 * ks_statistic(y, pd_),
+        "brier": float(brier_score_loss(y, pd_)),
+        "log_loss": float(log_loss(y, np.clip(pd_, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "ece": expected_calibration_error(y, pd_, bins=ece_bins),
+    }
+
+
+def bootstrap_auc(
+    y: np.ndarray, score: np.ndarray, *, n: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the AUC (rows resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    y, score = np.asarray(y), np.asarray(score)
+    values = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            values.append(roc_auc_score(y[idx], score[idx]))
+    tail = (1 - level) / 2
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
+def gains_table(y: np.ndarray, score: np.ndarray, *, groups: int = 10) -> pd.DataFrame:
+    """Deciles from riskiest (1) to safest: count, defaults, default rate, cumulative share
+    of all defaults captured, and lift over the overall default rate."""
+    order = np.argsort(-np.asarray(score), kind="stable")
+    decile = np.empty(len(order), dtype=np.int64)
+    decile[order] = np.arange(len(order)) * groups // max(len(order), 1) + 1
+    frame = pd.DataFrame({"decile": decile, "y": y})
+    t = frame.groupby("decile").agg(count=("y", "size"), defaults=("y", "sum")).reset_index()
+    t["default_rate"] = t["defaults"] / t["count"]
+    total = max(float(t["defaults"].sum()), 1.0)
+    t["cum_population"] = t["count"].cumsum() / t["count"].sum()
+    t["cum_defaults_captured"] = t["defaults"].cumsum() / total
+    overall = total / t["count"].sum()
+    t["lift"] = t["default_rate"] / overall
+    t["cum_lift"] = t["cum_defaults_captured"] / t["cum_population"]
+    return t
+
+
+def assign_grades(pd_: np.ndarray, *, bands: Sequence[tuple[str, float]]) -> np.ndarray:
+    """Grade per PD: the first band (best to worst) whose ``max_pd`` is >= the PD."""
+    limits = np.array([b for _, b in bands])
+    names = np.array([g for g, _ in bands], dtype=object)
+    idx = np.searchsorted(limits, np.asarray(pd_), side="left")
+    return names[np.minimum(idx, len(names) - 1)]
+
+
+def grade_table(
+    y: np.ndarray, pd_: np.ndarray, *, bands: Sequence[tuple[str, float]]
+) -> pd.DataFrame:
+    """Per grade: PD band, count, share, mean PD, defaults and observed default rate."""
+    grades = assign_grades(pd_, bands=bands)
+    frame = pd.DataFrame({"grade": grades, "y": y, "pd": pd_})
+    rows = []
+    lower = 0.0
+    for name, upper in bands:
+        part = frame[frame["grade"] == name]
+        rows.append(
+            {
+                "grade": name,
+                "pd_from": lower,
+                "pd_to": upper,
+                "count": len(part),
+                "share": len(part) / max(len(frame), 1),
+                "mean_pd": float(part["pd"].mean()) if len(part) else None,
+                "defaults": int(part["y"].sum()),
+                "observed_rate": float(part["y"].mean()) if len(part) else None,
+            }
+        )
+        lower = upper
+    return pd.DataFrame(rows)
+
+
+def psi(expected: pd.Series, actual: pd.Series, *, bins: int) -> float:
+    """Population stability index of ``actual`` against ``expected``.
+
+    Numbers are cut at the quantiles of ``expected``; text at its categories. Missing
+    values are a bin of their own. Empty bins count as 0.0001 of the population.
+    """
+    e, a = _binned(expected, actual, bins=bins)
+    e_share = np.maximum(e / max(e.sum(), 1), 1e-4)
+    a_share = np.maximum(a / max(a.sum(), 1), 1e-4)
+    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
+
+
+def _binned(expected: pd.Series, actual: pd.Series, *, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    if pd.api.types.is_numeric_dtype(expected) and not pd.api.types.is_bool_dtype(expected):
+        ev = expected.to_numpy(dtype="float64", na_value=np.nan)
+        av = actual.to_numpy(dtype="float64", na_value=np.nan)
+        edges = np.unique(np.nanquantile(ev, np.linspace(0, 1, bins + 1)[1:-1]))
+        e_idx = np.where(np.isnan(ev), -1, np.searchsorted(edges, ev, side="right"))
+        a_idx = np.where(np.isnan(av), -1, np.searchsorted(edges, av, side="right"))
+        size = len(edges) + 2
+        return (
+            np.bincount(e_idx + 1, minlength=size).astype(float),
+            np.bincount(a_idx + 1, minlength=size).astype(float),
+        )
+    levels = pd.Index(expected.dropna().astype(str).unique())
+    e_codes = levels.get_indexer(expected.astype("string").fillna("\0missing"))
+    a_codes = levels.get_indexer(actual.astype("string").fillna("\0missing"))
+    size = len(levels) + 1
+    return (
+        np.bincount(e_codes + 1, minlength=size).astype(float),
+        np.bincount(a_codes + 1, minlength=size).astype(float),
+    )
+
+
+def score_points(
+    pd_: np.ndarray, *, base_points: float, base_odds: float, pdo: float
+) -> np.ndarray:
+    """PDO-scaled points: ``base_points`` at odds (good:bad) ``base_odds``; each ``pdo``
+    points double the odds. Higher points = lower PD."""
+    p = np.clip(np.asarray(pd_, dtype="float64"), 1e-12, 1 - 1e-12)
+    odds = (1 - p) / p
+    return base_points + pdo / np.log(2) * np.log(odds / base_odds)
+
+
+def curve_points(y: np.ndarray, score: np.ndarray, *, max_points: int = 201) -> pd.DataFrame:
+    """ROC and KS curves on a common grid of population shares (riskiest first)."""
+    order = np.argsort(-np.asarray(score), kind="stable")
+    ys = np.asarray(y, dtype="float64")[order]
+    n, bad = len(ys), max(ys.sum(), 1.0)
+    good = max(n - ys.sum(), 1.0)
+    idx = np.unique(np.linspace(0, n, max_points).astype(np.int64))
+    cum_bad = np.concatenate([[0.0], np.cumsum(ys)])[idx] / bad
+    cum_good = np.concatenate([[0.0], np.cumsum(1 - ys)])[idx] / good
+    return pd.DataFrame(
+        {
+            "population_share": idx / max(n, 1),
+            "fpr": cum_good,
+            "tpr": cum_bad,
+            "ks_gap": cum_bad - cum_good,
+        }
+    )

@@ -1,0 +1,84 @@
+"""Evaluation figures (matplotlib): ROC, reliability, KS, gains, stability."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers and in CI
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def roc_figure(curves: Mapping[str, pd.DataFrame], aucs: Mapping[str, float]) -> Figure:
+    """ROC curves (from :func:`creditrisk.models.metrics.curve_points`) per model."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, c in curves.items():
+        ax.plot(c["fpr"], c["tpr"], label=f"{name} (AUC {aucs[name]:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
+    ax.set(xlabel="false positive rate (non-defaults flagged)", ylabel="true positive rate")
+    ax.set_title("ROC, out-of-time test period")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """Reliability diagram: observed default rate against mean predicted PD per bin."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = 0.0
+    for name, t in tables.items():
+        ax.plot(t["predicted"], t["observed"], marker="o", label=name)
+        top = max(top, float(t["predicted"].max()), float(t["observed"].max()))
+    ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
+    ax.set(xlabel="mean predicted PD", ylabel="observed default rate")
+    ax.set_title("Calibration, out-of-time test period")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def ks_figure(curve: pd.DataFrame, ks: float) -> Figure:
+    """Cumulative shares of defaults and non-defaults by population share, riskiest first."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(curve["population_share"], curve["tpr"], label="defaults")
+    ax.plot(curve["population_share"], curve["fpr"], label="non-defaults")
+    i = int(np.argmax(curve["ks_gap"].to_numpy()))
+    x, low, high = (float(curve[c].iloc[i]) for c in ("population_share", "fpr", "tpr"))
+    ax.vlines(x, low, high, color="black", linestyle="--")
+    ax.set(xlabel="share of population (riskiest first)", ylabel="cumulative share")
+    ax.set_title(f"KS = {ks:.1f} points, out-of-time test period")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def gains_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """Cumulative share of defaults captured by decile, riskiest first."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, t in tables.items():
+        ax.plot([0, *t["cum_population"]], [0, *t["cum_defaults_captured"]], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
+    ax.set(xlabel="share of population (riskiest first)", ylabel="share of defaults captured")
+    ax.set_title("Gains, out-of-time test period")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def psi_figure(table: pd.DataFrame, *, top: int = 20) -> Figure:
+    """Horizontal bars of the largest PSI values, with the 0.1 and 0.25 alert lines."""
+    t = table.sort_values("psi", ascending=True).tail(top)
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(t) + 1)))
+    ax.barh(t["variable"], t["psi"], color="tab:blue")
+    for level, style in ((0.1, ":"), (0.25, "--")):
+        ax.axvline(level, color="tab:red", linestyle=style, label=f"PSI {level}")
+    ax.set(xlabel="PSI, test period against training period")
+    ax.set_title("Population stability")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
