@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -29,6 +30,8 @@ log = logging.getLogger("pipelines.train")
 
 
 def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
+    # optbinning 1.0 uses pandas idioms pandas 3 deprecates; they are not the user's concern.
+    warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
     params = load_params()
     p, c = params.train, params.challenger
     train = pd.read_parquet(split / "train.parquet")

@@ -104,8 +104,11 @@ def design_matrix(frame: pd.DataFrame, spec: FeatureSpec, *, table: str = "input
     for name in spec.features:
         col = frame[name]
         if name in spec.categories:
-            values = col.astype("string").astype(object).where(col.notna(), None)
-            out[name] = pd.Categorical(values, categories=spec.categories[name])
+            levels = spec.categories[name]
+            text = col.astype("string")
+            known = text.isin(levels).fillna(False).to_numpy(dtype=bool)
+            values = text.astype(object).where(known, None)
+            out[name] = pd.Categorical(values, categories=levels)
         else:
             out[name] = _numeric(col, name, table)
     return pd.DataFrame(out, index=frame.index)
