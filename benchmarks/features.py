@@ -185,8 +185,8 @@ def main() -> None:
         n, rows, cells, bad = ft_check
         print(
             f"cross-check stage vs featuretools ({n} shared features): {rows:,} rows, "
-            f"{cells:,} cells, {bad:,} differ (featuretools counts events at the cutoff "
-            "time itself; the stage, strictly before as_of)"
+            f"{cells:,} cells, {bad:,} differ (events exactly on a window edge: "
+            "featuretools windows are (cutoff - w, cutoff], the stage's [as_of - w, as_of))"
         )
 
 

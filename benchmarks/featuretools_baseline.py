@@ -16,7 +16,7 @@ from pathlib import Path
 
 import featuretools as ft
 import pandas as pd
-from pandas_baseline import as_of_dates, load, prepare, repayment_block
+from pandas_baseline import ZERO_FILLED, as_of_dates, load, prepare, repayment_block
 
 WINDOWS = (30, 90, 180, 365)
 
@@ -47,6 +47,9 @@ def entityset(t: dict[str, pd.DataFrame]) -> ft.EntitySet:
     )
     es.add_relationship("customers", "customer_id", "transactions", "customer_id")
     es.add_relationship("customers", "customer_id", "loans", "customer_id")
+    # Without last time indexes, a training window also drops every customer created
+    # before the window's start, and all their counts come out 0.
+    es.add_last_time_indexes()
     return es
 
 
@@ -86,12 +89,17 @@ def main() -> None:
         blocks.append(fm.add_suffix(f"_{w}d"))
         print(f"featuretools window {w} d done ({time.perf_counter() - started:.0f} s)", flush=True)
     feats = pd.concat(blocks, axis=1).reset_index()
+    unique = [c for c in feats.columns if c.startswith("NUM_UNIQUE(")]
+    feats[unique] = feats[unique].fillna(0)  # no purchase in the window: 0 categories
     feats = feats.rename(columns={"time": "as_of"})
     inst, pays, _ = prepare(t["loans"], t["repayments"])
     rep_blocks = [
         repayment_block(inst, pays, a, WINDOWS).reset_index().assign(as_of=a) for a in dates
     ]
     result = feats.merge(pd.concat(rep_blocks), on=["customer_id", "as_of"], how="left")
+    # Customers without installments have no repayment rows: zero, as the stage documents.
+    zero = [c for c in result.columns if c.startswith(ZERO_FILLED) and "trend" not in c]
+    result[zero] = result[zero].fillna(0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result.to_parquet(args.out, index=False)
     print(
