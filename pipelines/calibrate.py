@@ -59,7 +59,7 @@ def main(models: Path, split: Path, out: Path, metrics: Path) -> None:
     write_json(calibrator.to_dict(), out / "calibration.json")
     write_json(summary, metrics)
     with tracking.resume_run(models / tracking.RUN_FILE):
-        mlflow.log_param("calibrate.method", p.method)
+        tracking.log_settings({"calibrate.method": p.method})
         tracking.log_numeric_metrics(tracking.flatten("calibration", summary))
         mlflow.log_artifact(str(out / "calibration.json"), artifact_path="model_inputs")
     log.info(

@@ -94,7 +94,7 @@ def main(
             ((psi_table["variable"] != "score") & (psi_table["psi"] > 0.25)).sum()
         ),
     }
-    bands = [(g.grade, g.max_pd) for g in params.grades]
+    bands = params.grade_bands
     tables = {
         "gains_lightgbm": mx.gains_table(y, test["pd"].to_numpy()),
         "gains_challenger": mx.gains_table(y, test["challenger_pd"].to_numpy()),
@@ -113,7 +113,7 @@ def main(
     write_table(preds, predictions / "predictions.parquet")
 
     with tracking.resume_run(models / tracking.RUN_FILE):
-        mlflow.log_params(tracking.flatten("evaluate", e.model_dump()))
+        tracking.log_settings(tracking.flatten("evaluate", e.model_dump()))
         tracking.log_numeric_metrics(tracking.flatten("", {k: v for k, v in result.items()}))
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"plots/{name}.png")
@@ -149,7 +149,7 @@ def _predict(
             "score": mx.score_points(
                 pd_, base_points=s.base_points, base_odds=s.base_odds, pdo=s.pdo
             ),
-            "grade": mx.assign_grades(pd_, bands=[(g.grade, g.max_pd) for g in params.grades]),
+            "grade": mx.assign_grades(pd_, bands=params.grade_bands),
             "challenger_pd": card.predict_pd(X),
             "challenger_points": card.points(X),
         }

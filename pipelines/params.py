@@ -145,9 +145,9 @@ class TrainParams(_Section):
     early_stopping_months: int = Field(2, gt=0)
     early_stopping_rounds: int = Field(100, gt=0)
     num_boost_round: int = Field(3000, gt=0)
-    learning_rate: float = Field(0.03, gt=0, le=1)
-    num_leaves: int = Field(15, gt=1)
-    max_depth: int = -1
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_leaves: int = Field(7, gt=1)
+    max_depth: int = 3
     min_data_in_leaf: int = Field(200, gt=0)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
@@ -193,12 +193,57 @@ class ScalingParams(_Section):
 
 
 class GradeBand(_Section):
+    """A grade; ``max_pd`` null makes it a rule-only grade (e.g. a whitelist grade S)."""
+
     grade: str
-    max_pd: float = Field(gt=0, le=1)
+    max_pd: float | None = Field(default=None, gt=0, le=1)
+
+
+class ConditionParams(_Section):
+    feature: str
+    op: Literal[">=", ">", "<=", "<", "==", "!=", "in", "not_in", "is_null", "not_null"]
+    value: float | str | list[str] | list[float] | None = None
+
+
+class RatingRuleParams(_Section):
+    name: str
+    grade: str
+    mode: Literal["override", "no_better_than"] = "override"
+    when: tuple[ConditionParams, ...] = Field(min_length=1)
+
+
+class ModelLimitParams(_Section):
+    lgd: float = Field(gt=0, le=1)
+    pd_cutoff: float = Field(gt=0, le=1)
+    el_budget: dict[str, float]
+    income_multiple: float = Field(gt=0)
+    limit_without_income: float = Field(ge=0)
+    product_max: float = Field(gt=0)
+
+
+class FormulaLimitParams(_Section):
+    base: dict[str, float]
+    income_multiple: float = Field(gt=0)
+    limit_without_income: float = Field(ge=0)
+    product_max: float = Field(gt=0)
+
+
+class LimitParams(_Section):
+    in_force: Literal["model", "formula"] = "model"
+    round_to: float = Field(50.0, ge=0)
+    model: ModelLimitParams
+    formula: FormulaLimitParams
+
+
+class PolicyParams(_Section):
+    reasons: int = Field(4, gt=0)
+    income_column: str = "income_monthly"
+    rating_rules: tuple[RatingRuleParams, ...] = ()
+    limits: LimitParams
 
 
 class CalibrateParams(_Section):
-    method: Literal["isotonic", "sigmoid"] = "isotonic"
+    method: Literal["isotonic", "sigmoid"] = "sigmoid"
 
 
 class EvaluateParams(_Section):
@@ -206,6 +251,10 @@ class EvaluateParams(_Section):
     psi_bins: int = Field(10, gt=1)
     bootstrap: int = Field(200, ge=0)
     seed: int
+
+
+class ScoreParams(_Section):
+    as_of: date | None = None  # null: the day after data.end_date
 
 
 class Params(_Section):
@@ -221,10 +270,17 @@ class Params(_Section):
     evaluate: EvaluateParams
     scaling: ScalingParams = Field(default_factory=lambda: ScalingParams())
     grades: tuple[GradeBand, ...]
+    policy: PolicyParams
+    score: ScoreParams = Field(default_factory=lambda: ScoreParams())
+
+    @property
+    def grade_bands(self) -> list[tuple[str, float]]:
+        """(grade, max_pd) of the PD bands, best to worst (rule-only grades left out)."""
+        return [(g.grade, g.max_pd) for g in self.grades if g.max_pd is not None]
 
     @model_validator(mode="after")
     def _grades_ordered(self) -> Params:
-        bounds = [g.max_pd for g in self.grades]
+        bounds = [b for _, b in self.grade_bands]
         if not bounds or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
             raise ValueError("grades: max_pd must rise strictly from the best grade to the worst")
         if bounds[-1] != 1.0:

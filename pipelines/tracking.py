@@ -1,9 +1,14 @@
 """MLflow tracking shared by the model stages: one run per pipeline run, with lineage.
 
-The ``train`` stage opens the run and writes its id next to the model; ``calibrate`` and
-``evaluate`` log into the same run. The tracking URI comes from ``MLFLOW_TRACKING_URI``,
-by default an embedded SQLite store ``mlflow.db`` in the working folder (the repo root
-under ``dvc repro``), with artifacts in ``mlartifacts/`` beside it.
+The ``train`` stage opens the run, logs the parameters that define the model, and writes
+the run id next to the model; ``calibrate``, ``evaluate`` and ``export`` log into the same
+run. Their own settings are logged as tags, not params: MLflow params are immutable, and
+re-running only a later stage with a new setting (``dvc exp run -S calibrate.method=...``)
+must update the run, not fail. Metrics keep every logged value in their history.
+
+The tracking URI comes from ``MLFLOW_TRACKING_URI``, by default an embedded SQLite store
+``mlflow.db`` in the working folder (the repo root under ``dvc repro``), with artifacts in
+``mlartifacts/`` beside it.
 """
 
 from __future__ import annotations
@@ -151,6 +156,13 @@ def flatten(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def log_settings(values: Mapping[str, Any]) -> None:
+    """Settings of a stage after train, as (mutable) tags of the run."""
+    import mlflow
+
+    mlflow.set_tags({k: str(v) for k, v in values.items()})
 
 
 def log_numeric_metrics(values: Mapping[str, Any]) -> None:

@@ -110,13 +110,11 @@ def test_outputs_for_dvc_plots_and_reports(prepared: Path, first_run: dict) -> N
     ordered = preds.sort_values("pd")
     assert ordered["score"].is_monotonic_decreasing
     calibration = json.loads((prepared / "a/calibration/calibration.json").read_text())
-    assert calibration["method"] == "isotonic"
+    assert calibration["method"] == "sigmoid"
     assert (prepared / "a/models/lightgbm.txt").read_text().startswith("tree")
 
 
-def test_mlflow_run_holds_params_metrics_model_and_lineage(
-    prepared: Path, first_run: dict
-) -> None:
+def test_mlflow_run_holds_params_metrics_model_and_lineage(prepared: Path, first_run: dict) -> None:
     import mlflow
 
     run_id = json.loads((prepared / "a/models/mlflow_run.json").read_text())["run_id"]
@@ -126,8 +124,8 @@ def test_mlflow_run_holds_params_metrics_model_and_lineage(
     assert run.data.metrics["challenger.test.auc"] == pytest.approx(
         first_run["challenger"]["test"]["auc"]
     )
-    assert run.data.params["train.num_leaves"] == "15"
-    assert run.data.params["calibrate.method"] == "isotonic"
+    assert run.data.params["train.num_leaves"] == "7"
+    assert run.data.tags["calibrate.method"] == "sigmoid"
     assert len(run.data.tags["git.commit"]) >= 7
     assert len(run.data.tags["input.train.md5"]) == 32
     artifacts = {a.path for a in client.list_artifacts(run_id)}
@@ -154,3 +152,175 @@ def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> Non
     (stray / "mlflow_run.json").write_text(json.dumps({"run_id": "0" * 32}))
     with pytest.raises(TrackingError, match="not in the tracking store"):
         calibrate.main(stray, prepared / "data/split", prepared / "stray/cal", prepared / "s.json")
+
+
+@pytest.fixture(scope="module")
+def exported(prepared: Path, first_run: dict) -> Path:
+    from pipelines import export
+
+    export.main(
+        prepared / "a/models",
+        prepared / "a/calibration",
+        prepared / "data/features/dictionary.json",
+        prepared / "data/split",
+        prepared / "a/scorer",
+        prepared / "a/export.json",
+    )
+    return prepared / "a/scorer"
+
+
+def _test_rows(prepared: Path, n: int = 50) -> pd.DataFrame:
+    return pd.read_parquet(prepared / "data/split/test.parquet").head(n)
+
+
+CONTRACT = ["customer_id", "pd", "score", "grade", "credit_limit", "limit_policy"]
+
+
+def test_export_registers_the_champion_and_loads_from_the_folder(
+    prepared: Path, exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    report = json.loads((prepared / "a/export.json").read_text())
+    run_id = json.loads((prepared / "a/models/mlflow_run.json").read_text())["run_id"]
+    client = mlflow.MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias("credit-default", "champion")
+    assert str(champion.version) == str(report["model_version"]) and champion.run_id == run_id
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    from_registry = mlflow.pyfunc.load_model("models:/credit-default@champion")
+    rows = _test_rows(prepared)
+    expected = from_registry.predict(rows)
+    # The folder needs no tracking server: point MLflow at one that does not exist.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    mlflow.set_tracking_uri("http://127.0.0.1:9")
+    model = mlflow.pyfunc.load_model(str(exported))
+    out = model.predict(rows)
+    pd.testing.assert_frame_equal(out, expected)
+    assert list(out.columns[: len(CONTRACT)]) == CONTRACT
+    assert {"reason_1", "reason_text_1", "model_version"} <= set(out.columns)
+    assert (out["model_version"] == f"credit-default/{report['model_version']}").all()
+    assert out["customer_id"].tolist() == rows["customer_id"].tolist()
+    assert not [p for p in exported.rglob("*") if p.suffix in (".pkl", ".pickle", ".cloudpickle")]
+    assert (exported / "artifacts/lightgbm.txt").exists()
+    assert (exported / "artifacts/policy.json").exists()
+    with pytest.raises(mlflow.exceptions.MlflowException, match="dpd_current"):
+        model.predict(rows.drop(columns=["dpd_current"]))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_served_over_http(prepared: Path, exported: Path) -> None:
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    import mlflow
+
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [
+        f"{bin_dir}/mlflow",
+        "models",
+        "serve",
+        "-m",
+        str(exported),
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {server.stderr.read()!r}")
+            time.sleep(0.5)
+        rows = _test_rows(prepared, 20)
+        body = json.dumps(
+            {"dataframe_split": json.loads(rows.to_json(orient="split", date_format="iso"))}
+        ).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
+            served = pd.DataFrame(json.loads(r.read())["predictions"])
+        local = mlflow.pyfunc.load_model(str(exported)).predict(rows)
+        assert served["customer_id"].tolist() == local["customer_id"].tolist()
+        assert served["grade"].tolist() == local["grade"].tolist()
+        assert served["pd"].to_numpy() == pytest.approx(local["pd"].to_numpy(), rel=1e-9)
+        assert served["credit_limit"].tolist() == local["credit_limit"].tolist()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_spark_udf_scores_a_spark_dataframe(prepared: Path, exported: Path) -> None:
+    import sys
+
+    import mlflow
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("creditrisk-test-udf")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    try:
+        model = mlflow.pyfunc.load_model(str(exported))
+        schema = model.metadata.get_input_schema()
+        rows = _test_rows(prepared, 40)[schema.input_names()]
+        sdf = spark.createDataFrame(rows)
+        udf = mlflow.pyfunc.spark_udf(
+            spark,
+            str(exported),
+            result_type="struct<customer_id:string, pd:double, grade:string, credit_limit:double>",
+            env_manager="local",
+        )
+        scored = sdf.withColumn("s", udf(*schema.input_names())).select("s.*").toPandas()
+        local = model.predict(rows)
+        assert scored["customer_id"].tolist() == local["customer_id"].tolist()
+        assert scored["pd"].to_numpy() == pytest.approx(local["pd"].to_numpy(), rel=1e-9)
+        assert scored["grade"].tolist() == local["grade"].tolist()
+    finally:
+        spark.stop()
+
+
+def test_score_stage_scores_the_latest_snapshot(prepared: Path, exported: Path) -> None:
+    from pipelines import score
+
+    score.main(prepared / "data/validated", exported, prepared / "scores", prepared / "s.json")
+    scores = pd.read_parquet(prepared / "scores/scores.parquet")
+    report = json.loads((prepared / "s.json").read_text())
+    assert report["as_of"] == "2026-01-01" and report["rows"] == len(scores) > 1000
+    assert scores["customer_id"].is_unique
+    assert scores["pd"].between(0, 1).all()
+    assert sum(report["grades"].values()) == len(scores)
+    assert set(scores["limit_policy"]) <= {
+        "model:expected_loss_budget",
+        "model:repayment_capacity",
+        "model:product_max",
+        "model:pd_cutoff",
+    }

@@ -235,9 +235,9 @@ def test_scorecard_table_matches_optbinning(monkeypatch: pytest.MonkeyPatch) -> 
     fitted: list[Scorecard] = []
     original = Scorecard.fit
 
-    def capture(self: Scorecard, X: pd.DataFrame, y: np.ndarray, **kw: object) -> Scorecard:
+    def capture(self: Scorecard, x: pd.DataFrame, y: np.ndarray, **kw: object) -> Scorecard:
         fitted.append(self)
-        return original(self, X, y, **kw)
+        return original(self, x, y, **kw)
 
     monkeypatch.setattr(Scorecard, "fit", capture)
     X, y = _risk_data(6000, seed=2)

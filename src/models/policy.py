@@ -1,0 +1,268 @@
+"""The credit policy applied to a calibrated PD: grades, rating rules and credit limits.
+
+Everything here is data (a JSON-able :class:`Policy`) plus vectorised functions; the rules
+are declarative conditions on feature columns and ``pd``, never code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+OPERATORS = (">=", ">", "<=", "<", "==", "!=", "in", "not_in", "is_null", "not_null")
+RULE_MODES = ("override", "no_better_than")
+
+
+class PolicyError(ValueError):
+    """The policy is inconsistent (unknown grade, operator, or non-monotone amounts)."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``feature op value``; a missing feature value fails every operator but is_null."""
+
+    feature: str
+    op: str
+    value: Any = None
+
+    def holds(self, x: np.ndarray) -> np.ndarray:
+        if self.op == "is_null":
+            return _is_null(x)
+        if self.op == "not_null":
+            return ~_is_null(x)
+        if self.op in ("in", "not_in"):
+            inside = np.isin(x.astype(object), list(self.value))
+            return (inside if self.op == "in" else ~inside) & ~_is_null(x)
+        if x.dtype.kind in "fiub":
+            v = float(self.value)
+            with np.errstate(invalid="ignore"):
+                result = {
+                    ">=": x >= v,
+                    ">": x > v,
+                    "<=": x <= v,
+                    "<": x < v,
+                    "==": x == v,
+                    "!=": (x != v) & ~np.isnan(x.astype("float64")),
+                }[self.op]
+            return np.asarray(result, dtype=bool)
+        if self.op in ("==", "!="):
+            eq = x.astype(object) == self.value
+            return (eq if self.op == "==" else ~eq) & ~_is_null(x)
+        raise PolicyError(f"operator {self.op} needs a numeric column, '{self.feature}' is text")
+
+
+def _is_null(x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind == "f":
+        return np.isnan(x)
+    if x.dtype.kind in "iub":
+        return np.zeros(len(x), dtype=bool)
+    return np.array([v is None or v != v for v in x], dtype=bool)
+
+
+@dataclass(frozen=True)
+class RatingRule:
+    """When every condition holds, the grade becomes ``grade`` ("override") or at least as
+    bad as ``grade`` ("no_better_than")."""
+
+    name: str
+    grade: str
+    when: tuple[Condition, ...]
+    mode: str = "override"
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """Largest limit with PD x LGD x limit within the grade's expected-loss budget, capped
+    by repayment capacity (income x multiple) and the product maximum; 0 above pd_cutoff."""
+
+    lgd: float
+    pd_cutoff: float
+    el_budget: dict[str, float]
+    income_multiple: float
+    limit_without_income: float
+    product_max: float
+
+
+@dataclass(frozen=True)
+class FormulaLimits:
+    """Base amount of the grade, capped by income x multiple and the product maximum."""
+
+    base: dict[str, float]
+    income_multiple: float
+    limit_without_income: float
+    product_max: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Grades (best to worst; bands by PD, rule-only grades without a band), rating rules,
+    both limit kinds and the one in force, PDO scaling and the number of reason codes."""
+
+    grades: tuple[str, ...]
+    bands: tuple[tuple[str, float], ...]
+    rules: tuple[RatingRule, ...]
+    model_limits: ModelLimits
+    formula_limits: FormulaLimits
+    limit_in_force: str
+    round_to: float
+    base_points: float
+    base_odds: float
+    pdo: float
+    reasons: int
+    income_column: str = "income_monthly"
+    rule_features: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        known = set(self.grades)
+        for g, _ in self.bands:
+            if g not in known:
+                raise PolicyError(f"band grade '{g}' is not in the grade list {self.grades}")
+        for rule in self.rules:
+            if rule.grade not in known:
+                raise PolicyError(f"rating rule '{rule.name}' sets unknown grade '{rule.grade}'")
+            if rule.mode not in RULE_MODES:
+                raise PolicyError(f"rating rule '{rule.name}': mode must be one of {RULE_MODES}")
+            for c in rule.when:
+                if c.op not in OPERATORS:
+                    raise PolicyError(f"rating rule '{rule.name}': unknown operator '{c.op}'")
+        if self.limit_in_force not in ("model", "formula"):
+            raise PolicyError("limits.in_force must be 'model' or 'formula'")
+        for name, amounts in (
+            ("model el_budget", self.model_limits.el_budget),
+            ("formula base", self.formula_limits.base),
+        ):
+            missing = [g for g in self.grades if g not in amounts]
+            if missing:
+                raise PolicyError(f"limits: {name} lacks grade(s) {missing}")
+            values = [amounts[g] for g in self.grades]
+            if any(b > a for a, b in itertools.pairwise(values)):
+                raise PolicyError(
+                    f"limits: {name} must not rise from a better grade to a worse one "
+                    f"(limits would rise with risk): {dict(zip(self.grades, values, strict=True))}"
+                )
+        features = sorted({c.feature for r in self.rules for c in r.when} - {"pd"})
+        object.__setattr__(self, "rule_features", tuple(features))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("rule_features")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Policy:
+        rules = tuple(
+            RatingRule(
+                name=r["name"],
+                grade=r["grade"],
+                when=tuple(Condition(**c) for c in r["when"]),
+                mode=r.get("mode", "override"),
+            )
+            for r in d["rules"]
+        )
+        return cls(
+            grades=tuple(d["grades"]),
+            bands=tuple((str(g), float(p)) for g, p in d["bands"]),
+            rules=rules,
+            model_limits=ModelLimits(**d["model_limits"]),
+            formula_limits=FormulaLimits(**d["formula_limits"]),
+            limit_in_force=d["limit_in_force"],
+            round_to=float(d["round_to"]),
+            base_points=float(d["base_points"]),
+            base_odds=float(d["base_odds"]),
+            pdo=float(d["pdo"]),
+            reasons=int(d["reasons"]),
+            income_column=d.get("income_column", "income_monthly"),
+        )
+
+
+def band_grades(policy: Policy, pd_: np.ndarray) -> np.ndarray:
+    """Index into ``policy.grades`` of each PD's band."""
+    limits = np.array([p for _, p in policy.bands])
+    band_index = np.array([policy.grades.index(g) for g, _ in policy.bands])
+    pos = np.minimum(np.searchsorted(limits, pd_, side="left"), len(limits) - 1)
+    return band_index[pos]
+
+
+def apply_rules(
+    policy: Policy, grade: np.ndarray, pd_: np.ndarray, columns: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grades after the rating rules (first matching rule wins) and the rule that fired
+    per row ("" when none)."""
+    grade = grade.copy()
+    fired = np.full(len(grade), "", dtype=object)
+    open_ = np.ones(len(grade), dtype=bool)
+    for rule in policy.rules:
+        match = open_.copy()
+        for c in rule.when:
+            match &= c.holds(pd_ if c.feature == "pd" else columns[c.feature])
+        if not match.any():
+            continue
+        target = policy.grades.index(rule.grade)
+        grade[match] = target if rule.mode == "override" else np.maximum(grade[match], target)
+        fired[match] = rule.name
+        open_ &= ~match
+    return grade, fired
+
+
+def credit_limits(
+    policy: Policy, pd_: np.ndarray, grade: np.ndarray, income: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Model and formula limits with the cap that set each, and the limit in force.
+
+    Returns:
+        model_limit, model_policy, formula_limit, formula_policy, credit_limit,
+        limit_policy (all arrays of the input's length).
+    """
+    m, f = policy.model_limits, policy.formula_limits
+    has_income = ~np.isnan(income)
+    budget = np.array([m.el_budget[g] for g in policy.grades])[grade]
+    with np.errstate(divide="ignore"):
+        el_limit = budget / (np.maximum(pd_, 1e-12) * m.lgd)
+    capacity = np.where(has_income, income * m.income_multiple, m.limit_without_income)
+    model_limit, model_policy = _binding(
+        [
+            (el_limit, "model:expected_loss_budget"),
+            (capacity, "model:repayment_capacity"),
+            (np.full(len(pd_), m.product_max), "model:product_max"),
+        ]
+    )
+    cut = pd_ > m.pd_cutoff
+    model_limit = np.where(cut, 0.0, model_limit)
+    model_policy = np.where(cut, "model:pd_cutoff", model_policy)
+
+    base = np.array([f.base[g] for g in policy.grades])[grade]
+    income_cap = np.where(has_income, income * f.income_multiple, f.limit_without_income)
+    formula_limit, formula_policy = _binding(
+        [
+            (base, "formula:grade_base"),
+            (income_cap, "formula:income_multiple"),
+            (np.full(len(pd_), f.product_max), "formula:product_max"),
+        ]
+    )
+    model_limit = _round_down(model_limit, policy.round_to)
+    formula_limit = _round_down(formula_limit, policy.round_to)
+    model_in_force = policy.limit_in_force == "model"
+    return {
+        "model_limit": model_limit,
+        "model_policy": model_policy,
+        "formula_limit": formula_limit,
+        "formula_policy": formula_policy,
+        "credit_limit": model_limit if model_in_force else formula_limit,
+        "limit_policy": model_policy if model_in_force else formula_policy,
+    }
+
+
+def _binding(candidates: Sequence[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise minimum of the candidates and the name of the one that binds."""
+    stack = np.vstack([np.maximum(c, 0.0) for c, _ in candidates])
+    which = np.argmin(stack, axis=0)
+    names = np.array([n for _, n in candidates], dtype=object)
+    return stack[which, np.arange(stack.shape[1])], names[which]
+
+
+def _round_down(x: np.ndarray, step: float) -> np.ndarray:
+    return np.floor(x / step) * step if step > 0 else x

@@ -1,0 +1,61 @@
+"""The exported scorer as an MLflow pyfunc model, built from native-format artifacts.
+
+Artifacts: the LightGBM text model, calibration JSON, policy JSON, the model's feature
+spec and the feature dictionary (reason texts). The model is defined from code
+(:mod:`creditrisk.models.scorer_model`), so nothing in the exported folder is a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import pandas as pd
+from creditrisk.models.calibration import Calibrator
+from creditrisk.models.matrix import FeatureSpec
+from creditrisk.models.policy import Policy
+from creditrisk.models.scorer import Scorer
+from mlflow.pyfunc import PythonModel
+
+ARTIFACTS = ("lightgbm", "calibration", "policy", "features", "dictionary")
+
+
+def load_scorer(paths: Mapping[str, str], *, model_version: str) -> Scorer:
+    """Build a :class:`Scorer` from artifact files named by :data:`ARTIFACTS`."""
+    missing = [a for a in ARTIFACTS if a not in paths]
+    if missing:
+        raise ValueError(f"scorer artifacts missing: {missing}")
+
+    def read(name: str) -> Any:
+        return json.loads(Path(paths[name]).read_text())
+
+    dictionary = read("dictionary")
+    return Scorer(
+        lgb.Booster(model_file=str(paths["lightgbm"])),
+        spec=FeatureSpec.from_dict(read("features")),
+        calibrator=Calibrator.from_dict(read("calibration")),
+        policy=Policy.from_dict(read("policy")),
+        reason_text={k: v.get("reason", k) for k, v in dictionary.items()},
+        model_version=model_version,
+    )
+
+
+class CreditScorer(PythonModel):
+    """pyfunc wrapper: ``predict`` returns the scorer contract's frame."""
+
+    def load_context(self, context: Any) -> None:
+        config = context.model_config or {}
+        self.scorer = load_scorer(
+            context.artifacts, model_version=str(config.get("model_version", "unversioned"))
+        )
+
+    # A DataFrame hint: MLflow infers no signature from it (the exported model declares
+    # its own) and does not convert the input.
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        return self.scorer.score(frame)

@@ -1,0 +1,196 @@
+"""The scorer: features in; PD, score, grade, credit limit and reason codes out.
+
+One LightGBM ``pred_contrib`` pass gives both the SHAP contributions (reasons) and, as
+their sum, the raw margin (PD), so explanations cost no second prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from creditrisk.models.calibration import Calibrator
+from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
+from creditrisk.models.metrics import score_points
+from creditrisk.models.policy import Policy, apply_rules, band_grades, credit_limits
+
+ID_COLUMN = "customer_id"
+
+
+class Scorer:
+    """Applies the model, calibration and policy to a frame of feature rows.
+
+    Args:
+        booster: the LightGBM model (its raw margin is the log-odds before calibration).
+        spec: the model's features and categorical levels.
+        calibrator: margin -> PD.
+        policy: grades, rating rules, limits, scaling, number of reasons.
+        reason_text: feature -> plain-language reason (from the feature dictionary).
+        model_version: written on every output row.
+    """
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        *,
+        spec: FeatureSpec,
+        calibrator: Calibrator,
+        policy: Policy,
+        reason_text: Mapping[str, str],
+        model_version: str,
+    ) -> None:
+        self.booster = booster
+        self.spec = spec
+        self.calibrator = calibrator
+        self.policy = policy
+        self.model_version = model_version
+        self._features = list(spec.features)
+        self._codes = np.array(self._features, dtype=object)
+        self._texts = np.array([reason_text.get(f, f) for f in self._features], dtype=object)
+        self._levels = {c: pd.Index(v) for c, v in spec.categories.items()}
+        self._position = {f: j for j, f in enumerate(self._features)}
+        self._numeric = {f for f in self._features if f not in spec.categories}
+        k = policy.reasons
+        self.columns = [
+            ID_COLUMN,
+            "pd",
+            "score",
+            "grade",
+            "credit_limit",
+            "limit_policy",
+            *[f"reason_{i}" for i in range(1, k + 1)],
+            *[f"reason_text_{i}" for i in range(1, k + 1)],
+            "rating_rule",
+            "model_limit",
+            "formula_limit",
+            "margin",
+            "model_version",
+        ]
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float matrix LightGBM sees: numbers, and category codes of the training levels
+        (an unseen or missing level is NaN).
+
+        Raises:
+            FeatureMatrixError: missing columns (all listed) or a non-numeric value in a
+                numeric column (column and rows named).
+        """
+        missing = [c for c in self._features if c not in frame.columns]
+        if missing:
+            raise FeatureMatrixError(f"scoring input: missing required column(s) {missing}")
+        X = np.empty((len(frame), len(self._features)), dtype="float64")
+        for j, name in enumerate(self._features):
+            col = frame[name]
+            levels = self._levels.get(name)
+            if levels is not None:
+                codes = levels.get_indexer(col.astype(object)).astype("float64")
+                codes[codes < 0] = np.nan
+                X[:, j] = codes
+            elif col.dtype.kind in "fiub":
+                X[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                X[:, j] = _to_float(col, name)
+        return X
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Score every row, in input order (extra columns are ignored)."""
+        n = len(frame)
+        p = self.policy
+        if n == 0:
+            return self._empty()
+        X = self.matrix(frame)
+        contrib = np.asarray(self.booster.predict(X, pred_contrib=True))
+        margin = contrib.sum(axis=1)
+        pd_ = self.calibrator.predict(margin)
+        # Rules see numeric model features as the model does (converted to numbers).
+        columns = {
+            c: X[:, self._position[c]] if c in self._numeric else _values(frame, c)
+            for c in p.rule_features
+        }
+        grade_idx, fired = apply_rules(p, band_grades(p, pd_), pd_, columns)
+        income = (
+            _values(frame, p.income_column).astype("float64")
+            if p.income_column in frame.columns
+            else np.full(n, np.nan)
+        )
+        limits = credit_limits(p, pd_, grade_idx, income)
+        out: dict[str, Any] = {
+            ID_COLUMN: frame[ID_COLUMN].to_numpy() if ID_COLUMN in frame.columns else None,
+            "pd": pd_,
+            "score": np.round(
+                score_points(pd_, base_points=p.base_points, base_odds=p.base_odds, pdo=p.pdo),
+                1,
+            ),
+            "grade": np.asarray(p.grades, dtype=object)[grade_idx],
+            "credit_limit": limits["credit_limit"],
+            "limit_policy": limits["limit_policy"],
+        }
+        codes, texts = self._reasons(contrib[:, :-1], p.reasons)
+        for i in range(p.reasons):
+            out[f"reason_{i + 1}"] = codes[:, i]
+        for i in range(p.reasons):
+            out[f"reason_text_{i + 1}"] = texts[:, i]
+        out["rating_rule"] = fired
+        out["model_limit"] = limits["model_limit"]
+        out["formula_limit"] = limits["formula_limit"]
+        out["margin"] = margin
+        out["model_version"] = self.model_version
+        return pd.DataFrame(out, index=frame.index)
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """SHAP contributions to the raw margin per feature, plus ``expected_value``."""
+        contrib = self.booster.predict(self.matrix(frame), pred_contrib=True)
+        return pd.DataFrame(contrib, columns=[*self._features, "expected_value"], index=frame.index)
+
+    def _reasons(self, contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k features raising the margin most, largest first; None where fewer than k
+        contributions are positive (a reason must raise the risk)."""
+        n, f = contrib.shape
+        k_eff = min(k, f)
+        if k_eff < f:
+            top = np.argpartition(-contrib, k_eff - 1, axis=1)[:, :k_eff]
+        else:
+            top = np.tile(np.arange(f), (n, 1))
+        values = np.take_along_axis(contrib, top, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        values = np.take_along_axis(values, order, axis=1)
+        codes = self._codes[top]
+        texts = self._texts[top]
+        codes[values <= 0] = None
+        texts[values <= 0] = None
+        if k_eff < k:
+            pad = np.full((n, k - k_eff), None, dtype=object)
+            codes, texts = np.hstack([codes, pad]), np.hstack([texts, pad])
+        return codes, texts
+
+    def _empty(self) -> pd.DataFrame:
+        numeric = {"pd", "score", "credit_limit", "model_limit", "formula_limit", "margin"}
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c in numeric else "object") for c in self.columns}
+        )
+
+
+def _values(frame: pd.DataFrame, name: str) -> np.ndarray:
+    col = frame[name]
+    if col.dtype.kind in "fiub":
+        return col.to_numpy()
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.astype(object).to_numpy()
+    return col.to_numpy(dtype=object)
+
+
+def _to_float(col: pd.Series, name: str) -> np.ndarray:
+    converted = pd.to_numeric(col, errors="coerce")
+    bad = converted.isna() & col.notna()
+    if bad.any():
+        rows = list(col.index[bad][:5])
+        examples = ", ".join(repr(v) for v in col[bad].head(3))
+        raise FeatureMatrixError(
+            f"scoring input: column '{name}' must be numeric; {int(bad.sum())} row(s) are not, "
+            f"e.g. rows {rows}: {examples}"
+        )
+    return converted.to_numpy(dtype="float64", na_value=np.nan)
