@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: repro test venv lint lock bench-generate bench-features clean
+.PHONY: repro test venv lint lock bench-generate bench-features bench-scorer clean
 
 venv: $(STAMP)
 
@@ -49,5 +49,8 @@ $(FT_VENV)/.stamp: benchmarks/requirements-featuretools.txt
 	touch $@
 
 BENCH_DATA ?= /tmp/creditrisk-bench
+bench-scorer: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN))/python PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/scorer.py
+
 bench-features: $(STAMP) $(FT_VENV)/.stamp
 	$(BIN)/python benchmarks/features.py --data $(BENCH_DATA) --featuretools-python $(FT_VENV)/bin/python
