@@ -253,6 +253,42 @@ class EvaluateParams(_Section):
     seed: int
 
 
+class ExplainParams(_Section):
+    max_rows: int = Field(20000, gt=0)  # test rows explained (a seeded sample beyond this)
+    plot_rows: int = Field(3000, gt=0)  # rows drawn in the beeswarm and dependence plots
+    dependence_top: int = Field(4, ge=0)  # dependence plots of the most important features
+    additivity_tolerance: float = Field(1e-6, gt=0)  # log-odds
+    seed: int = 0
+
+
+class FairnessAttribute(_Section):
+    # categorical: groups as recorded; numeric: cut at `bands`; birth_year: age at as_of,
+    # cut at `bands` (ages).
+    kind: Literal["categorical", "numeric", "birth_year"] = "categorical"
+    bands: tuple[float, ...] = ()
+
+    @model_validator(mode="after")
+    def _bands_for_numbers(self) -> FairnessAttribute:
+        if self.kind != "categorical" and not self.bands:
+            raise ValueError(f"{self.kind} attributes need bands")
+        return self
+
+
+class FairnessParams(_Section):
+    attributes: dict[str, FairnessAttribute] = {}
+    approval_ratio_min: float = Field(0.8, gt=0, le=1)
+    limit_ratio_min: float = Field(0.8, gt=0, le=1)
+    auc_gap_max: float = Field(0.05, gt=0)
+    min_group_size: int = Field(100, ge=1)
+
+
+class ModelCardParams(_Section):
+    purpose: str
+    intended_use: str
+    limitations: tuple[str, ...] = ()
+    fairness: FairnessParams = Field(default_factory=lambda: FairnessParams())
+
+
 class ScoreParams(_Section):
     as_of: date | None = None  # null: the day after data.end_date
 
@@ -272,11 +308,23 @@ class Params(_Section):
     grades: tuple[GradeBand, ...]
     policy: PolicyParams
     score: ScoreParams = Field(default_factory=lambda: ScoreParams())
+    explain: ExplainParams = Field(default_factory=lambda: ExplainParams())
+    model_card: ModelCardParams
 
     @property
     def grade_bands(self) -> list[tuple[str, float]]:
         """(grade, max_pd) of the PD bands, best to worst (rule-only grades left out)."""
         return [(g.grade, g.max_pd) for g in self.grades if g.max_pd is not None]
+
+    @model_validator(mode="after")
+    def _fairness_on_protected(self) -> Params:
+        unknown = set(self.model_card.fairness.attributes) - set(self.features.protected)
+        if unknown:
+            raise ValueError(
+                f"model_card.fairness.attributes: {sorted(unknown)} are not listed in "
+                "features.protected (fairness is judged on protected attributes only)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _grades_ordered(self) -> Params:

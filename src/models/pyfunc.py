@@ -59,3 +59,14 @@ class CreditScorer(PythonModel):
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return self.scorer.score(frame)
+
+
+def load_scorer_folder(folder: Path) -> Scorer:
+    """The :class:`Scorer` of an exported pyfunc folder (e.g. ``data/scorer``), built from
+    its artifacts directly: the same model, without MLflow's input enforcement."""
+    import yaml
+
+    meta = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+    paths = {name: str(folder / a["path"]) for name, a in meta["artifacts"].items()}
+    version = (meta.get("config") or {}).get("model_version", "unversioned")
+    return load_scorer(paths, model_version=str(version))

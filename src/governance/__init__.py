@@ -1,0 +1,1 @@
+"""Governance: pseudonymous identifiers, the decision log, checks an auditor relies on."""

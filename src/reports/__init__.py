@@ -1,0 +1,1 @@
+"""Documents generated from pipeline outputs: the model card."""

@@ -1,0 +1,146 @@
+"""A whole small pipeline run in a temporary project folder, laid out like the repository
+(``data/...``, ``reports/...``), for tests of the later stages, reports and notebooks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO, set_params
+
+PSEUDONYM_KEY = "test-key-0123456789abcdef"
+
+
+@contextmanager
+def inside(folder: Path) -> Iterator[Path]:
+    """Work inside ``folder`` with its own MLflow store and a test pseudonym key."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CREDITRISK_PSEUDONYM_KEY")}
+    cwd = Path.cwd()
+    os.chdir(folder)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    os.environ["CREDITRISK_PSEUDONYM_KEY"] = PSEUDONYM_KEY
+    try:
+        yield folder
+    finally:
+        os.chdir(cwd)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def new_project(folder: Path, **sections: dict[str, Any]) -> Path:
+    """A project folder with the repository's params.yaml, made small, plus ``sections``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "params.yaml", folder / "params.yaml")
+    set_params(folder, generate={"n_customers": 1200})
+    set_params(folder, train={"num_boost_round": 200, "learning_rate": 0.1})
+    set_params(folder, evaluate={"bootstrap": 20})
+    set_params(folder, explain={"max_rows": 3000, "plot_rows": 500, "dependence_top": 2})
+    for name, values in sections.items():
+        set_params(folder, **{name: values})
+    return folder
+
+
+def run_pipeline(folder: Path, *, until: str = "model_card") -> Path:
+    """Run the stages of dvc.yaml in order inside ``folder`` (already ``inside`` it)."""
+    from pipelines import (
+        calibrate,
+        evaluate,
+        explain,
+        export,
+        features,
+        generate,
+        ingest,
+        model_card,
+        split,
+        train,
+        validate,
+    )
+
+    d, r = folder / "data", folder / "reports"
+    steps = [
+        ("generate", lambda: generate.main(d / "synthetic/raw", d / "synthetic/truth.parquet")),
+        ("ingest", lambda: ingest.main(d / "synthetic/raw", d / "raw", r / "ingest.json")),
+        (
+            "validate",
+            lambda: validate.main(d / "raw", d / "validated", d / "quarantine", r / "validation"),
+        ),
+        ("features", lambda: features.main(d / "validated", d / "features", r / "features.json")),
+        (
+            "split",
+            lambda: split.main(d / "features/features.parquet", d / "split", r / "split.json"),
+        ),
+        (
+            "train",
+            lambda: train.main(
+                d / "split", d / "features/dictionary.json", d / "models", r / "train.json"
+            ),
+        ),
+        (
+            "calibrate",
+            lambda: calibrate.main(
+                d / "models", d / "split", d / "calibration", r / "calibration.json"
+            ),
+        ),
+        (
+            "evaluate",
+            lambda: evaluate.main(
+                d / "models",
+                d / "calibration",
+                d / "split",
+                r / "split.json",
+                d / "synthetic/truth.parquet",
+                r / "metrics.json",
+                r / "plots",
+                r / "evaluate",
+                d / "predictions",
+            ),
+        ),
+        (
+            "export",
+            lambda: export.main(
+                d / "models",
+                d / "calibration",
+                d / "features/dictionary.json",
+                d / "split",
+                d / "scorer",
+                r / "export.json",
+            ),
+        ),
+        (
+            "explain",
+            lambda: explain.main(
+                d / "scorer",
+                d / "split",
+                d / "features/dictionary.json",
+                d / "models",
+                r / "explain",
+                d / "explain",
+            ),
+        ),
+        (
+            "model_card",
+            lambda: model_card.main(
+                r,
+                d / "explain",
+                d / "validated/customers.parquet",
+                d / "features/dictionary.json",
+                d / "scorer",
+                d / "models",
+                r / "model_card.md",
+                r / "fairness.json",
+            ),
+        ),
+    ]
+    names = [n for n, _ in steps]
+    if until not in names:
+        raise ValueError(f"unknown stage {until}")
+    for _, step in steps[: names.index(until) + 1]:
+        step()
+    return folder

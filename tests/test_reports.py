@@ -1,0 +1,183 @@
+"""Stages explain and model_card, and the analyst notebooks, on one small pipeline run."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.pipeline_run import PSEUDONYM_KEY, inside, new_project, run_pipeline
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LOCK_HASHES = {
+    "data/raw": "aaaa1111bbbb2222cccc3333dddd4444.dir",
+    "data/validated": "eeee5555ffff6666aaaa7777bbbb8888.dir",
+    "data/features": "1234567890abcdef1234567890abcdef.dir",
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = new_project(tmp_path_factory.mktemp("reports"))
+    # dvc.lock as DVC writes it, so the card's lineage has hashes to show.
+    stages = {
+        "ingest": {"outs": [{"path": "data/raw", "md5": LOCK_HASHES["data/raw"]}]},
+        "validate": {"outs": [{"path": "data/validated", "md5": LOCK_HASHES["data/validated"]}]},
+        "features": {"outs": [{"path": "data/features", "md5": LOCK_HASHES["data/features"]}]},
+    }
+    (folder / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+    with inside(folder):
+        run_pipeline(folder)
+        yield folder
+
+
+def test_explain_outputs(run: Path) -> None:
+    out = run / "reports/explain"
+    importance = pd.read_csv(out / "importance.csv")
+    assert importance["mean_abs_shap"].is_monotonic_decreasing
+    assert importance["share"].sum() == pytest.approx(1.0)
+    assert list(importance["rank"]) == list(range(1, len(importance) + 1))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["additivity_max_error"] < 1e-9
+    assert summary["pred_contrib_max_difference"] < 1e-9
+    assert summary["top_features"][0] == importance["feature"].iloc[0]
+    for name in ("importance", "beeswarm", "reason_frequency"):
+        assert (out / f"{name}.png").stat().st_size > 10_000, name
+    # Two dependence plots (params in the test project), for the two most important features.
+    top2 = importance["feature"].head(2)
+    assert sorted(p.stem for p in out.glob("dependence_*.png")) == sorted(
+        f"dependence_{f}" for f in top2
+    )
+
+    decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    assert len(decisions) == len(test)
+    assert summary["rows_scored"] == len(test)
+    frequency = pd.read_csv(out / "reason_frequency.csv")
+    declined = int((decisions["credit_limit"] <= 0).sum())
+    limited = int(
+        (
+            (decisions["credit_limit"] > 0)
+            & decisions["limit_policy"].isin(["model:expected_loss_budget", "formula:grade_base"])
+        ).sum()
+    )
+    counted = frequency.groupby("outcome")["customers"].first()
+    assert counted["all"] == len(decisions)
+    assert counted["declined_or_limited"] == declined + limited
+    assert summary["outcomes"].get("declined", 0) == declined
+    # The most frequent first reason among all customers, counted directly.
+    top_first = decisions["reason_1"].value_counts()
+    all_rows = frequency[frequency["outcome"] == "all"].set_index("reason")
+    assert all_rows.loc[top_first.index[0], "first_reason"] == top_first.iloc[0]
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def test_model_card_is_complete_with_the_runs_figures(run: Path) -> None:
+    from creditrisk.reports.model_card import SECTIONS
+
+    text = (run / "reports/model_card.md").read_text()
+    sections = _sections(text)
+    assert list(sections) == list(SECTIONS)
+    for title, body in sections.items():
+        assert len(body) > 80, f"section '{title}' is nearly empty"
+    for placeholder in ("TODO", "TBD", "nan", "None", "{", "}"):
+        assert placeholder not in text, placeholder
+
+    metrics = json.loads((run / "reports/metrics.json").read_text())
+    export = json.loads((run / "reports/export.json").read_text())
+    split = json.loads((run / "reports/split.json").read_text())
+    assert f"{metrics['test']['auc']:.4f}" in sections["Out-of-time performance"]
+    assert f"{metrics['challenger']['test']['auc']:.4f}" in sections["Out-of-time performance"]
+    assert f"{metrics['oracle']['test']['auc']:.4f}" in sections["Out-of-time performance"]
+    assert f"{metrics['test']['ece']:.4f}" in sections["Calibration"]
+    assert f"{metrics['psi']['score']:.4f}" in sections["Stability"]
+    assert export["run_id"] in sections["Data lineage"]
+    assert f"version {export['model_version']}" in text
+    for path, digest in LOCK_HASHES.items():
+        assert f"`{path}`" in sections["Data lineage"] and digest in sections["Data lineage"]
+    assert f"{split['test']['rows']}" in sections["Population and time periods"]
+    assert "90 or more days past due within 12 months" in sections["Label definition"]
+    for rule in export["rating_rules"]:
+        assert rule in sections["Grades and limit policy"]
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+    assert dictionary["dpd_current"]["reason"] in sections["Explanations and reason codes"]
+    assert "gender" in sections["Fairness"] and "age at as_of" in sections["Fairness"]
+    html = (run / "reports/model_card.html").read_text()
+    assert "<table>" in html and "<h2>Fairness</h2>" in html
+
+
+def test_fairness_compares_protected_groups(run: Path) -> None:
+    table = pd.read_csv(run / "reports/fairness.csv")
+    decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
+    customers = pd.read_parquet(run / "data/validated/customers.parquet")
+    joined = decisions.merge(customers[["customer_id", "gender"]], on="customer_id")
+    for group, part in joined.groupby("gender"):
+        row = table[(table["attribute"] == "gender") & (table["group"] == group)].iloc[0]
+        assert row["n"] == len(part)
+        assert row["approval_rate"] == pytest.approx((part["credit_limit"] > 0).mean())
+        assert row["mean_limit"] == pytest.approx(part["credit_limit"].mean())
+    ages = table[table["attribute"].str.startswith("age")]
+    assert ages["n"].sum() == len(decisions)
+    metrics = json.loads((run / "reports/fairness.json").read_text())
+    judged = table[table["n"] >= 100]
+    expected_flags = judged["flags"].fillna("").str.len().gt(0).sum()
+    assert metrics["groups_flagged"] == expected_flags
+
+
+def test_no_raw_customer_id_in_any_report(run: Path) -> None:
+    from creditrisk.governance.pseudonym import pseudonym
+
+    ids = set(pd.read_parquet(run / "data/validated/customers.parquet")["customer_id"])
+    pattern = re.compile(r"C\d{7}")
+    for path in (run / "reports").rglob("*"):
+        if path.suffix in (".md", ".html", ".csv", ".json"):
+            found = set(pattern.findall(path.read_text())) & ids
+            assert not found, f"{path} shows customer ids {sorted(found)[:3]}"
+    card = (run / "reports/model_card.md").read_text()
+    shown = re.search(r"Customer `([0-9a-f]{16})`", card)
+    assert shown is not None
+    decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
+    key = PSEUDONYM_KEY.encode()
+    assert shown.group(1) in {pseudonym(c, key) for c in decisions["customer_id"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "min_images"), [("01-model-report.ipynb", 4), ("02-explanations.ipynb", 6)]
+)
+def test_notebook_executes_and_shows_plots(
+    run: Path, name: str, min_images: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+        f"{name} is stored with outputs; clear them before committing"
+    )
+    monkeypatch.setenv("CREDITRISK_ROOT", str(run))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(run)}}
+    )
+    client.execute()  # raises CellExecutionError on any failing cell
+    images = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(images) >= min_images
+    errors = [
+        o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
+    assert not errors
