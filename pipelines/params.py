@@ -289,6 +289,31 @@ class ModelCardParams(_Section):
     fairness: FairnessParams = Field(default_factory=lambda: FairnessParams())
 
 
+class WarningRuleParams(_Section):
+    name: str
+    level: Literal["light", "medium", "severe"]
+    actions: tuple[str, ...]
+    when: tuple[ConditionParams, ...] = Field(min_length=1)
+
+
+class MonitorParams(_Section):
+    as_of: date | None = None  # snapshot to monitor; null: the day after data.end_date
+    previous_months: int = Field(1, ge=1)  # the snapshot compared with, months before
+    # Reference population for PSI: snapshots with as_of in [from, to] of the labelled
+    # periods; null: the train period.
+    reference: tuple[date, date] | None = None
+    psi_bins: int = Field(10, gt=1)
+    rules: tuple[WarningRuleParams, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MonitorParams:
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"monitor.rules: names must be unique, repeated: {dupes}")
+        return self
+
+
 class ScoreParams(_Section):
     as_of: date | None = None  # null: the day after data.end_date
 
@@ -309,6 +334,7 @@ class Params(_Section):
     policy: PolicyParams
     score: ScoreParams = Field(default_factory=lambda: ScoreParams())
     explain: ExplainParams = Field(default_factory=lambda: ExplainParams())
+    monitor: MonitorParams = Field(default_factory=lambda: MonitorParams())
     model_card: ModelCardParams
 
     @property

@@ -15,18 +15,13 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import ibis
 import mlflow.pyfunc
 import pandas as pd
-from creditrisk.contract import TABLES
-from creditrisk.features.build import build_features
-from creditrisk.features.engine import connect
-from creditrisk.features.labels import as_of_frame
 
 from pipelines.common import reset_dir, setup_logging, write_json, write_table
 from pipelines.params import load_params
+from pipelines.snapshots import conform, snapshot_features
 
 log = logging.getLogger("pipelines.score")
 CHUNK_ROWS = 50_000
@@ -34,29 +29,9 @@ CHUNK_ROWS = 50_000
 
 def main(validated: Path, scorer: Path, out: Path, report: Path) -> None:
     params = load_params()
-    p = params.features
     as_of = params.score.as_of or params.data.end_date + timedelta(days=1)
     started = time.perf_counter()
-    con = connect(
-        p.engine,
-        duckdb_config=p.duckdb.model_dump(),
-        spark_master=p.spark.master,
-        spark_conf=p.spark.conf,
-    )
-    # Labels are not needed to score: outcomes, when present, do not set the snapshot.
-    present = [t for t in TABLES if t != "outcomes" and (validated / f"{t}.parquet").exists()]
-    tables = {t: con.read_parquet(str(validated / f"{t}.parquet")) for t in present}
-    plan = build_features(
-        tables,
-        as_of_dates=ibis.memtable(as_of_frame([as_of], horizon_months=1)),
-        windows=p.windows_days,
-        static=p.static,
-        protected=p.protected,
-        dpd_threshold_days=params.labels.dpd_threshold_days,
-        end_date=params.data.end_date,
-    )
-    features = plan.table.to_pandas()
-    n_customers = int(tables["customers"].count().to_pyarrow().as_py())
+    features, n_customers = snapshot_features(validated, params, [as_of])
     log.info(
         "features as of %s for %d customers (%d of %d customers: the others were created "
         "later or are already in default) in %.1f s",
@@ -67,7 +42,7 @@ def main(validated: Path, scorer: Path, out: Path, report: Path) -> None:
         time.perf_counter() - started,
     )
     model = mlflow.pyfunc.load_model(str(scorer))
-    features = _conform(features, model.metadata.get_input_schema())
+    features = conform(features, model.metadata.get_input_schema())
     parts = []
     for first in range(0, len(features), CHUNK_ROWS):
         chunk = features.iloc[first : first + CHUNK_ROWS]
@@ -92,21 +67,6 @@ def main(validated: Path, scorer: Path, out: Path, report: Path) -> None:
     }
     write_json(summary, report)
     log.info("scores written: %d rows, grades %s", len(scores), summary["grades"])
-
-
-def _conform(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
-    """Cast numeric feature columns to the scorer's declared types (the engines may return
-    a count as float or a ratio as integer; the values are the same)."""
-    casts = {}
-    for col in schema.inputs:
-        if col.name not in frame.columns:
-            continue
-        kind = str(col.type)
-        if kind in ("long", "DataType.long") and frame[col.name].notna().all():
-            casts[col.name] = "int64"
-        elif kind in ("double", "DataType.double"):
-            casts[col.name] = "float64"
-    return frame.astype(casts)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""Features of the raw history at given snapshot dates, for the stages that score
+(score, monitor): the same Ibis expressions as the features stage, on the configured engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pandas as pd
+from creditrisk.contract import TABLES
+from creditrisk.features.build import build_features
+from creditrisk.features.engine import connect
+from creditrisk.features.labels import as_of_frame
+
+from pipelines.params import Params
+
+
+def snapshot_features(
+    validated: Path, params: Params, as_of_dates: Sequence[date]
+) -> tuple[pd.DataFrame, int]:
+    """Feature rows at each date (customers created later or already in default at a date
+    have no row for it) and the number of customers in the data."""
+    p = params.features
+    con = connect(
+        p.engine,
+        duckdb_config=p.duckdb.model_dump(),
+        spark_master=p.spark.master,
+        spark_conf=p.spark.conf,
+    )
+    # Labels are not needed to score: outcomes, when present, do not set the snapshot.
+    present = [t for t in TABLES if t != "outcomes" and (validated / f"{t}.parquet").exists()]
+    tables = {t: con.read_parquet(str(validated / f"{t}.parquet")) for t in present}
+    plan = build_features(
+        tables,
+        as_of_dates=ibis.memtable(as_of_frame(list(as_of_dates), horizon_months=1)),
+        windows=p.windows_days,
+        static=p.static,
+        protected=p.protected,
+        dpd_threshold_days=params.labels.dpd_threshold_days,
+        end_date=params.data.end_date,
+    )
+    features = plan.table.to_pandas()
+    n_customers = int(tables["customers"].count().to_pyarrow().as_py())
+    return features, n_customers
+
+
+def conform(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
+    """Cast numeric feature columns to the scorer's declared types (the engines may return
+    a count as float or a ratio as integer; the values are the same)."""
+    casts = {}
+    for col in schema.inputs:
+        if col.name not in frame.columns:
+            continue
+        kind = str(col.type)
+        if kind in ("long", "DataType.long") and frame[col.name].notna().all():
+            casts[col.name] = "int64"
+        elif kind in ("double", "DataType.double"):
+            casts[col.name] = "float64"
+    return frame.astype(casts)

@@ -1,0 +1,1 @@
+"""Monitoring: drift of the scored population and graded early warnings."""
