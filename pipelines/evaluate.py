@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from creditrisk.features.split import SPLITS
+from creditrisk.governance.gate import GateError, GateThresholds, gate_failures
 from creditrisk.models import metrics as mx
 from creditrisk.models import plots
 from creditrisk.models.calibration import Calibrator
@@ -83,6 +84,17 @@ def main(
     }
     if params.data.is_synthetic and truth.exists():
         result["oracle"] = {"test": _oracle(test, truth)}
+    by_grade = mx.calibration_by_group(y, test["pd"].to_numpy(), test["grade"].to_numpy())
+    by_decile = mx.calibration_by_group(
+        y, test["pd"].to_numpy(), mx.decile_groups(test["pd"].to_numpy())
+    )
+    result["calibration_by_grade"] = _records(by_grade)
+    result["calibration_by_decile"] = _records(by_decile)
+    by_month = _stability_by_month(frames, preds, spec, bins=e.psi_bins)
+    result["psi_by_month"] = {
+        "months": int(by_month["as_of"].nunique()),
+        "score_max": float(by_month.loc[by_month["variable"] == "score", "psi"].max()),
+    }
 
     reset_dir(reports)
     reset_dir(plots_dir)
@@ -101,6 +113,9 @@ def main(
         "grades": mx.grade_table(y, test["pd"].to_numpy(), bands=bands),
         "calibration": mx.calibration_table(y, test["pd"].to_numpy(), bins=e.ece_bins),
         "psi": psi_table,
+        "calibration_by_grade": by_grade,
+        "calibration_by_decile": by_decile,
+        "psi_by_month": by_month,
     }
     for name, table in tables.items():
         table.to_csv(reports / f"{name}.csv", index=False)
@@ -108,7 +123,26 @@ def main(
         row["grade"]: {"count": int(row["count"]), "observed_rate": row["observed_rate"]}
         for row in tables["grades"].to_dict("records")
     }
+    g = e.gate
+    failures = gate_failures(
+        result[g.development],
+        result["test"],
+        result["psi"]["score"],
+        GateThresholds(
+            max_auc_gap=g.max_auc_gap, max_ks_gap=g.max_ks_gap, max_score_psi=g.max_score_psi
+        ),
+    )
+    result["gate"] = {
+        "passed": not failures,
+        "development": g.development,
+        "auc_gap": result[g.development]["auc"] - result["test"]["auc"],
+        "ks_gap": result[g.development]["ks"] - result["test"]["ks"],
+        "failures": failures,
+        "on_failure": g.on_failure,
+    }
     figures = _write_plots(test, result, tables, plots_dir, reports, ece_bins=e.ece_bins)
+    figures["psi_by_month"] = plots.psi_by_month_figure(by_month)
+    figures["psi_by_month"].savefig(reports / "psi_by_month.png", dpi=110)
     write_json(result, metrics)
     write_table(preds, predictions / "predictions.parquet")
 
@@ -123,6 +157,14 @@ def main(
     for fig in figures.values():
         plt.close(fig)
     _log_summary(result)
+    if failures:
+        message = "out-of-time gate failed:\n  " + "\n  ".join(failures)
+        if g.on_failure == "error":
+            raise GateError(
+                message + "\n(outputs were written for review; set evaluate.gate.on_failure: "
+                "warn to continue anyway)"
+            )
+        log.warning("%s\n(evaluate.gate.on_failure is 'warn': continuing)", message)
 
 
 def _predict(
@@ -154,6 +196,32 @@ def _predict(
             "challenger_points": card.points(X),
         }
     )
+
+
+def _records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for record in table.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
+        out[str(row.pop("group"))] = row
+    return out
+
+
+def _stability_by_month(
+    frames: dict[str, pd.DataFrame], preds: pd.DataFrame, spec: FeatureSpec, *, bins: int
+) -> pd.DataFrame:
+    """PSI of the score and of every feature, for each as_of month, against the train
+    period (long format: as_of, variable, psi)."""
+    rows = pd.concat(frames.values(), ignore_index=True)
+    train, train_score = frames["train"], preds.loc[preds["split"] == "train", "score"]
+    out = []
+    for month, part in rows.groupby("as_of", sort=True):
+        scores = preds.loc[preds["as_of"] == month, "score"]
+        out.append(
+            {"as_of": month, "variable": "score", "psi": mx.psi(train_score, scores, bins=bins)}
+        )
+        for f in spec.features:
+            out.append({"as_of": month, "variable": f, "psi": mx.psi(train[f], part[f], bins=bins)})
+    return pd.DataFrame(out)
 
 
 def _oracle(test: pd.DataFrame, truth: Path) -> dict[str, float]:

@@ -151,10 +151,18 @@ def main(
             client = mlflow.MlflowClient()
             expected = _next_version(client)
             model_version = f"{MODEL_NAME}/{expected}"
+            # Lineage every decision carries (the decision log records it per customer).
+            config = {
+                "model_version": model_version,
+                "model_name": MODEL_NAME,
+                "model_alias": ALIAS,
+                "mlflow_run_id": run.info.run_id,
+                "training_data": tracking.dvc_lock_hashes().get("dvc.data/split", ""),
+            }
             info = mlflow.pyfunc.log_model(
                 name="scorer",
                 registered_model_name=MODEL_NAME,
-                model_config={"model_version": model_version},
+                model_config=config,
                 **common,
             )
             registered = str(info.registered_model_version)
@@ -169,9 +177,7 @@ def main(
             )
             if out.exists():
                 shutil.rmtree(out)
-            mlflow.pyfunc.save_model(
-                path=str(out), model_config={"model_version": model_version}, **common
-            )
+            mlflow.pyfunc.save_model(path=str(out), model_config=config, **common)
             run_id = run.info.run_id
     loaded = mlflow.pyfunc.load_model(str(out))
     direct = load_scorer(

@@ -40,6 +40,7 @@ FIGURES = {
     "gains": "evaluate/gains.png",
     "calibration": "evaluate/calibration.png",
     "psi": "evaluate/psi.png",
+    "psi_by_month": "evaluate/psi_by_month.png",
     "importance": "explain/importance.png",
     "beeswarm": "explain/beeswarm.png",
 }

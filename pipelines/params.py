@@ -137,11 +137,20 @@ class SearchParams(_Section):
     timeout_minutes: float = Field(30.0, gt=0)
 
 
+class MonotoneCheckParams(_Section):
+    rows: int = Field(300, gt=0)  # sampled training rows swept
+    grid: int = Field(25, gt=1)  # points over each feature's range (quantiles)
+    tolerance: float = Field(1e-9, ge=0)  # log-odds; smaller moves are float noise
+
+
 class TrainParams(_Section):
     """LightGBM hyper-parameters (LightGBM's own names) and the training protocol."""
 
     exclude: tuple[str, ...] = ()
     monotone_constraints: bool = True
+    # "advanced" can break the constraints it promises (LightGBM issues 5358 and 6155; the
+    # train stage's sweep found it here too); "basic" and "intermediate" keep them.
+    monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
     early_stopping_months: int = Field(2, gt=0)
     early_stopping_rounds: int = Field(100, gt=0)
     num_boost_round: int = Field(3000, gt=0)
@@ -156,6 +165,7 @@ class TrainParams(_Section):
     num_threads: int = Field(2, gt=0)
     seed: int
     search: SearchParams = Field(default_factory=lambda: SearchParams())
+    monotone_check: MonotoneCheckParams = Field(default_factory=lambda: MonotoneCheckParams())
 
     def lightgbm_params(self) -> dict[str, float | int | str | bool]:
         """The LightGBM parameter dict (deterministic for the seed and thread count)."""
@@ -170,6 +180,7 @@ class TrainParams(_Section):
             "lambda_l2",
             "num_threads",
             "seed",
+            "monotone_constraints_method",
         )
         return {k: getattr(self, k) for k in keys}
 
@@ -246,11 +257,22 @@ class CalibrateParams(_Section):
     method: Literal["isotonic", "sigmoid"] = "sigmoid"
 
 
+class GateParams(_Section):
+    # Development performance: the calibration period (out of sample, just after training)
+    # or the train period itself (in sample, optimistic).
+    development: Literal["calibration", "train"] = "calibration"
+    max_auc_gap: float = Field(0.02, ge=0)
+    max_ks_gap: float = Field(3.0, ge=0)  # KS points (0-100)
+    max_score_psi: float = Field(0.25, ge=0)
+    on_failure: Literal["error", "warn"] = "error"
+
+
 class EvaluateParams(_Section):
     ece_bins: int = Field(10, gt=1)
     psi_bins: int = Field(10, gt=1)
     bootstrap: int = Field(200, ge=0)
     seed: int
+    gate: GateParams = Field(default_factory=lambda: GateParams())
 
 
 class ExplainParams(_Section):

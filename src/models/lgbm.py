@@ -20,7 +20,6 @@ BASE_PARAMS: dict[str, Any] = {
     "deterministic": True,
     "force_row_wise": True,
     "verbosity": -1,
-    "monotone_constraints_method": "advanced",
 }
 
 

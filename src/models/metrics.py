@@ -180,3 +180,47 @@ def curve_points(y: np.ndarray, score: np.ndarray, *, max_points: int = 201) -> 
             "ks_gap": cum_bad - cum_good,
         }
     )
+
+
+def wilson_interval(defaults: int, n: int, *, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a default rate (95% for the default z); (nan, nan) for n=0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = defaults / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def calibration_by_group(y: np.ndarray, pd_: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Observed against predicted default rate per group (a grade, a decile), with the
+    observed rate's 95% Wilson interval and whether the mean PD falls inside it."""
+    frame = pd.DataFrame({"group": groups, "y": y, "pd": pd_})
+    rows = []
+    for g, part in frame.groupby("group", sort=True):
+        n, k = len(part), int(part["y"].sum())
+        lo, hi = wilson_interval(k, n)
+        mean_pd = float(part["pd"].mean())
+        rows.append(
+            {
+                "group": g,
+                "n": n,
+                "defaults": k,
+                "mean_pd": mean_pd,
+                "observed_rate": k / n,
+                "ci_low": lo,
+                "ci_high": hi,
+                "pd_within_ci": bool(lo <= mean_pd <= hi),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def decile_groups(pd_: np.ndarray, *, groups: int = 10) -> np.ndarray:
+    """Decile (1 = lowest PD) of each row by rank (ties broken by order, so every decile
+    holds the same number of rows, +-1)."""
+    order = np.argsort(pd_, kind="stable")
+    rank = np.empty(len(pd_), dtype=int)
+    rank[order] = np.arange(len(pd_))
+    return (rank * groups // max(len(pd_), 1)) + 1

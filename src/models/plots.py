@@ -82,3 +82,27 @@ def psi_figure(table: pd.DataFrame, *, top: int = 20) -> Figure:
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def psi_by_month_figure(table: pd.DataFrame, *, top: int = 12) -> Figure:
+    """Score PSI per as_of month (line) and a heat map of the features with the largest
+    PSI in any month, both against the training months."""
+    wide = table.pivot(index="as_of", columns="variable", values="psi").sort_index()
+    features = [c for c in wide.columns if c != "score"]
+    worst = wide[features].max().sort_values(ascending=False).head(top).index.tolist()
+    fig, (ax1, ax2) = plt.subplots(
+        2, 1, figsize=(10, 3 + 0.35 * len(worst)), height_ratios=[1, max(len(worst), 1) / 4]
+    )
+    months = [pd.Timestamp(m).strftime("%Y-%m") for m in wide.index]
+    ax1.plot(months, wide["score"], marker="o", color="tab:blue")
+    for level, style in ((0.1, ":"), (0.25, "--")):
+        ax1.axhline(level, color="tab:red", linestyle=style)
+    ax1.set(ylabel="score PSI", title="Stability by month against the training months")
+    ax1.tick_params(axis="x", labelrotation=90, labelsize=7)
+    if worst:
+        image = ax2.imshow(wide[worst].T.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
+        ax2.set_yticks(range(len(worst)), worst, fontsize=8)
+        ax2.set_xticks(range(len(months)), months, rotation=90, fontsize=7)
+        fig.colorbar(image, ax=ax2, label="PSI")
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,7 @@ spec and the feature dictionary (reason texts). The model is defined from code
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class CreditScorer(PythonModel):
 
     def load_context(self, context: Any) -> None:
         config = context.model_config or {}
+        self.lineage = {k: str(v) for k, v in config.items()}
         self.scorer = load_scorer(
             context.artifacts, model_version=str(config.get("model_version", "unversioned"))
         )
@@ -58,7 +60,41 @@ class CreditScorer(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return self.scorer.score(frame)
+        decisions = self.scorer.score(frame)
+        log = os.environ.get(DECISION_LOG_ENV)
+        if log and len(frame) and "customer_id" in frame.columns:
+            _log_decisions(Path(log), frame, decisions, self.scorer, self.lineage)
+        return decisions
+
+
+DECISION_LOG_ENV = "CREDITRISK_DECISION_LOG"  # a folder: the pyfunc scorer logs there too
+KEY_ENV = "CREDITRISK_PSEUDONYM_KEY"
+
+
+def _log_decisions(
+    log: Path,
+    frame: pd.DataFrame,
+    decisions: pd.DataFrame,
+    scorer: Scorer,
+    lineage: Mapping[str, str],
+) -> None:
+    from creditrisk.governance import decision_log
+
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        raise RuntimeError(
+            f"{DECISION_LOG_ENV} is set but {KEY_ENV} is not: the decision log pseudonymises "
+            "customer ids with that key; set it from your secret store"
+        )
+    records = decision_log.decision_records(
+        frame,
+        decisions,
+        features=scorer.spec.features,
+        lineage=lineage,
+        key=key.encode("utf-8"),
+        reasons=scorer.policy.reasons,
+    )
+    decision_log.append(log, records)
 
 
 def load_scorer_folder(folder: Path) -> Scorer:
@@ -70,3 +106,12 @@ def load_scorer_folder(folder: Path) -> Scorer:
     paths = {name: str(folder / a["path"]) for name, a in meta["artifacts"].items()}
     version = (meta.get("config") or {}).get("model_version", "unversioned")
     return load_scorer(paths, model_version=str(version))
+
+
+def scorer_lineage(folder: Path) -> dict[str, str]:
+    """The lineage an exported scorer carries: model name, version, alias, MLflow run and
+    the hash of its training data."""
+    import yaml
+
+    meta = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+    return {k: str(v) for k, v in (meta.get("config") or {}).items()}

@@ -265,12 +265,26 @@ def _performance(f: ModelCardFacts) -> str:
         }
     )
     gap = f.metrics.get("development_gap", {})
+    gate = f.metrics.get("gate", {})
+    verdict = ""
+    if gate:
+        verdict = (
+            f"\n\n**Out-of-time gate: {'passed' if gate['passed'] else 'FAILED'}** "
+            f"(development = {gate['development']} period; AUC drop {gate['auc_gap']:.4f}, "
+            f"KS drop {gate['ks_gap']:.2f} points"
+            + (
+                f"; on failure the pipeline is set to '{gate['on_failure']}').\n\n"
+                + "\n".join(f"- {x}" for x in gate["failures"])
+                if gate["failures"]
+                else ")."
+            )
+        )
     text = (
         f"Test period, {t['n']:,} snapshots, default rate {t['default_rate']:.2%}. "
         "AUC interval: bootstrap 95%.\n\n"
         + md_table(table, {"LightGBM (calibrated)": ".4f", "challenger WoE scorecard": ".4f"})
         + f"\n\nDevelopment (train period) minus test: AUC {gap.get('auc', float('nan')):.4f}, "
-        f"KS {gap.get('ks', float('nan')):.2f} points."
+        f"KS {gap.get('ks', float('nan')):.2f} points (in sample, so optimistic)." + verdict
     )
     oracle = f.metrics.get("oracle", {}).get("test")
     if oracle:
@@ -288,16 +302,32 @@ def _performance(f: ModelCardFacts) -> str:
 
 
 def _calibration(f: ModelCardFacts) -> str:
-    table = f.calibration_table.rename(
-        columns={"predicted": "mean predicted PD", "observed": "observed default rate"}
-    )
-    return (
+    text = (
         f"Method: {f.calibration_method}, fitted on the calibration period only. Expected "
         f"calibration error on the test period: {f.metrics['test']['ece']:.4f}.\n\n"
-        + md_table(table, {"mean predicted PD": ".4f", "observed default rate": ".4f"})
-        + "\n\n"
-        + _figure(f, "calibration", "Reliability diagram")
+        "Observed against predicted default rate on the test period, with the 95% Wilson "
+        "interval of the observed rate; 'inside' says whether the mean PD falls in it.\n\n"
     )
+    fmt = {
+        "mean_pd": ".4f",
+        "observed_rate": ".4f",
+        "ci_low": ".4f",
+        "ci_high": ".4f",
+    }
+    for key, title in (("calibration_by_grade", "grade"), ("calibration_by_decile", "decile")):
+        table = f.metrics.get(key)
+        if not table:
+            continue
+        frame = pd.DataFrame(
+            [{title: g, **{k: v for k, v in r.items()}} for g, r in table.items()]
+        ).rename(columns={"pd_within_ci": "inside"})
+        frame["inside"] = frame["inside"].map({True: "yes", False: "no"})
+        if title == "decile":
+            frame = frame.sort_values(title, key=lambda c: c.astype(int))
+        cols = [title, "n", "defaults", "mean_pd", "observed_rate", "ci_low", "ci_high", "inside"]
+        frame = frame[cols]
+        text += f"By {title}:\n\n" + md_table(frame, fmt) + "\n\n"
+    return text + _figure(f, "calibration", "Reliability diagram")
 
 
 def _stability(f: ModelCardFacts) -> str:
@@ -310,6 +340,10 @@ def _stability(f: ModelCardFacts) -> str:
         + md_table(top, {"psi": ".4f"})
         + "\n\n"
         + _figure(f, "psi", "PSI by feature")
+        + "\n\nBy month (every as_of month against the train period; the largest score "
+        f"PSI in any month is {f.metrics.get('psi_by_month', {}).get('score_max', 0):.4f}):"
+        + "\n\n"
+        + _figure(f, "psi_by_month", "PSI by month")
     )
 
 
