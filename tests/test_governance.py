@@ -282,3 +282,28 @@ def test_degraded_out_of_time_period_trips_the_gate(project: Path) -> None:
         == metrics["psi_by_month"]["months"]
     )
     assert (degraded / "warn-evaluate/psi_by_month.png").stat().st_size > 10_000
+
+
+def test_pyfunc_scorer_logs_behind_the_flag(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(str(project / "data/scorer"))
+    names = [c.name for c in model.metadata.get_input_schema().inputs]
+    rows = pd.read_parquet(project / "data/split/test.parquet").head(5)[names]
+    model.predict(rows)
+    assert not (tmp_path / "log").exists()  # off unless asked for
+    monkeypatch.setenv("CREDITRISK_DECISION_LOG", str(tmp_path / "log"))
+    monkeypatch.delenv("CREDITRISK_PSEUDONYM_KEY")
+    with pytest.raises(Exception, match="CREDITRISK_PSEUDONYM_KEY is not"):
+        model.predict(rows)
+    monkeypatch.setenv("CREDITRISK_PSEUDONYM_KEY", PSEUDONYM_KEY)
+    out = model.predict(rows)
+    log = pd.concat(pd.read_parquet(f) for f in (tmp_path / "log").rglob("*.parquet"))
+    assert len(log) == 5
+    assert list(log["customer_pseudonym"]) == [
+        pseudonym(c, PSEUDONYM_KEY.encode()) for c in rows["customer_id"]
+    ]
+    np.testing.assert_allclose(log["pd"], out["pd"])
+    assert set(log["model_version"]) == set(out["model_version"])
