@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: repro test venv lint lock bench-generate bench-features bench-scorer clean
+.PHONY: repro test venv lint lock bench-generate bench-features bench-scorer clean example-german
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
+
+# The pipeline on real public data (German credit), in build/german-credit/.
+example-german: $(STAMP)
+	$(BIN)/python -m pipelines.run --project build/german-credit --overrides examples/german_credit/params.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

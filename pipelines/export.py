@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,22 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyarrow")
 
 
-def build_policy(params: Params) -> Policy:
-    """The scorer's policy from the params sections grades, scaling and policy."""
+def usable_rules(params: Params, features: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Names of the rating rules whose conditions the model's features (or ``pd``) can
+    evaluate, and of those that name a feature the data does not have (left out)."""
+    known = {*features, "pd"}
+    keep: list[str] = []
+    skip: list[str] = []
+    for r in params.policy.rating_rules:
+        (keep if all(c.feature in known for c in r.when) else skip).append(r.name)
+    return keep, skip
+
+
+def build_policy(params: Params, *, rules: Sequence[str] | None = None) -> Policy:
+    """The scorer's policy from the params sections grades, scaling and policy (only the
+    rating rules named in ``rules``, when given)."""
     p = params.policy
+    chosen = [r for r in p.rating_rules if rules is None or r.name in rules]
     return Policy(
         grades=tuple(g.grade for g in params.grades),
         bands=tuple(params.grade_bands),
@@ -62,7 +76,7 @@ def build_policy(params: Params) -> Policy:
                 mode=r.mode,
                 when=tuple(Condition(c.feature, c.op, c.value) for c in r.when),
             )
-            for r in p.rating_rules
+            for r in chosen
         ),
         model_limits=ModelLimits(**p.limits.model.model_dump()),
         formula_limits=FormulaLimits(**p.limits.formula.model_dump()),
@@ -125,7 +139,12 @@ def main(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     params = load_params()
     spec = FeatureSpec.from_dict(json.loads((models / "features.json").read_text()))
-    policy = build_policy(params)
+    keep, skipped = usable_rules(params, spec.features)
+    if skipped:
+        log.warning(
+            "rating rule(s) %s left out: they name features this data does not have", skipped
+        )
+    policy = build_policy(params, rules=keep)
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
         staging = Path(tmp)
         write_json(policy.to_dict(), staging / "policy.json")
@@ -195,6 +214,7 @@ def main(
         "reasons": policy.reasons,
         "limit_in_force": policy.limit_in_force,
         "rating_rules": [r.name for r in policy.rules],
+        "rating_rules_skipped": skipped,
     }
     write_json(summary, report)
     log.info(

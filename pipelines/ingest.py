@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from creditrisk.contract import TABLES, ContractError, check_table_set
-from creditrisk.ingest import map_columns
+from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
+from creditrisk.ingest import derive_columns, infer_numbers, map_columns
 
 from pipelines.common import reset_dir, setup_logging, write_json, write_table
 from pipelines.params import load_params
@@ -58,13 +58,25 @@ def main(synthetic: Path, out: Path, report: Path) -> None:
     summary: dict[str, object] = {"source": "synthetic" if p.is_synthetic else str(folder)}
     for table, path in present.items():
         mapping = p.columns.get(table, {})
+        derive, select = p.derive.get(table, {}), p.select.get(table)
         target = out / f"{table}.parquet"
-        if path.suffix == ".parquet" and not mapping:
+        if path.suffix == ".parquet" and not (mapping or derive or select):
             # Already in the contract's shape: copy, and let validate read (or reject) it.
             shutil.copyfile(path, target)
             rows = None
         else:
-            frame = map_columns(read_source(path), table, mapping)
+            frame = derive_columns(map_columns(read_source(path), table, mapping), table, derive)
+            if path.suffix == ".csv":
+                spec = TABLES[table]
+                ids = {c for c, k in spec.typed_columns.items() if k == Kind.ID}
+                frame = infer_numbers(frame, keep_text=ids)
+            if select:
+                missing = [c for c in select if c not in frame.columns]
+                if missing:
+                    raise ContractError(
+                        f"table '{table}': data.select keeps {missing}, which it does not have"
+                    )
+                frame = frame[select]
             write_table(frame, target)
             rows = len(frame)
         log.info("ingested %s from %s", table, path)

@@ -94,6 +94,14 @@ def main(
     matrix = drift.migration_matrix(joined["previous_grade"], joined["grade"], grades)
 
     signals = _signals(now, joined, validated, as_of, grades)
+    usable = [r for r in rules if all(c.feature in signals.columns for c in r.when)]
+    skipped = [r.name for r in rules if r not in usable]
+    if skipped:
+        log.warning(
+            "early-warning rule(s) %s left out: they use signals this data does not have",
+            skipped,
+        )
+    rules = usable
     fired = ew.evaluate_warnings(signals, rules)
     table = _alerts(joined, fired, as_of)
     counts = ew.level_counts(table["level"])
@@ -122,6 +130,7 @@ def main(
             for r in rules
         },
         "default_rate_last_known": _last_known(monthly),
+        "rules_skipped": skipped,
     }
     with _replace_dirs(reports, alerts) as (rep, al):
         stability.to_csv(rep / "csi.csv", index=False)

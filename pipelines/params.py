@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,10 +22,15 @@ class DataParams(_Section):
     end_date: date
     files: dict[str, str] = Field(default_factory=dict)
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Per table, contract columns the source lacks: {row_number: prefix}, {constant: v}
+    # or {from: column, map: {source value: value}} (see creditrisk.ingest.derive_columns).
+    derive: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    # Per table, the only columns kept (after mapping and deriving); default: all.
+    select: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_tables(self) -> DataParams:
-        for field in ("files", "columns"):
+        for field in ("files", "columns", "derive", "select"):
             unknown = set(getattr(self, field)) - set(TABLE_NAMES)
             if unknown:
                 raise ValueError(

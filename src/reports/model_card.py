@@ -179,7 +179,10 @@ def _population(f: ModelCardFacts) -> str:
     s = f.split
     kind = {
         "out_of_time": "out-of-time (periods of as_of; the test period comes after training)",
-        "stratified": "stratified random split by customer (the data has a single as_of)",
+        "random_by_customer": (
+            "stratified random split by customer (the data has a single as_of, so the test "
+            "split is not out of time)"
+        ),
     }.get(str(s.get("kind")), str(s.get("kind")))
     rows = []
     for name in ("train", "calibration", "test"):
