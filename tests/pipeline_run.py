@@ -144,3 +144,33 @@ def run_pipeline(folder: Path, *, until: str = "model_card") -> Path:
     for _, step in steps[: names.index(until) + 1]:
         step()
     return folder
+
+
+def execute_notebook(path: Path, root: Path) -> list[dict[str, Any]]:
+    """Run a notebook (stored without outputs) in a real kernel against the pipeline
+    outputs under ``root``; returns its image outputs. Any failing cell raises."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    stored = [c for c in notebook.cells if c.cell_type == "code" and c.get("outputs")]
+    assert not stored, f"{path.name} is stored with outputs; clear them before committing"
+    saved = {k: os.environ.get(k) for k in ("CREDITRISK_ROOT", "MPLBACKEND")}
+    os.environ["CREDITRISK_ROOT"] = str(root)
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(root)}},
+        ).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    return [o for o in outputs if "image/png" in o.get("data", {})]

@@ -17,7 +17,7 @@ from creditrisk.monitoring import warnings as ew
 from creditrisk.monitoring.signals import days_to_next_due
 
 from tests.conftest import set_params
-from tests.pipeline_run import inside, new_project, run_pipeline
+from tests.pipeline_run import execute_notebook, inside, new_project, run_pipeline
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks/03-monitoring.ipynb"
 
@@ -197,25 +197,7 @@ def test_failed_run_leaves_previous_outputs(project: Path, monkeypatch: pytest.M
     assert after == before  # same files, same bytes, no half-written folders left
 
 
-def test_monitoring_notebook_executes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
+def test_monitoring_notebook_executes(project: Path) -> None:
     _monitor(project, "2023-11-01", "nb")
-    root = project / "nb"
-    (root / "data").mkdir(exist_ok=True)
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
-    monkeypatch.setenv("CREDITRISK_ROOT", str(root))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}
-    ).execute()
-    images = [
-        o
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if "image/png" in o.get("data", {})
-    ]
+    images = execute_notebook(NOTEBOOK, project / "nb")
     assert len(images) >= 4

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.pipeline_run import PSEUDONYM_KEY, inside, new_project, run_pipeline
+from tests.pipeline_run import (
+    PSEUDONYM_KEY,
+    execute_notebook,
+    inside,
+    new_project,
+    run_pipeline,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LOCK_HASHES = {
@@ -153,31 +159,6 @@ def test_no_raw_customer_id_in_any_report(run: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "min_images"), [("01-model-report.ipynb", 4), ("02-explanations.ipynb", 6)]
 )
-def test_notebook_executes_and_shows_plots(
-    run: Path, name: str, min_images: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
-        f"{name} is stored with outputs; clear them before committing"
-    )
-    monkeypatch.setenv("CREDITRISK_ROOT", str(run))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(run)}}
-    )
-    client.execute()  # raises CellExecutionError on any failing cell
-    images = [
-        o
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if "image/png" in o.get("data", {})
-    ]
+def test_notebook_executes_and_shows_plots(run: Path, name: str, min_images: int) -> None:
+    images = execute_notebook(NOTEBOOKS / name, run)
     assert len(images) >= min_images
-    errors = [
-        o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
-    ]
-    assert not errors
