@@ -133,6 +133,11 @@ def test_features_and_split_stages(small: Path) -> None:
     assert set(dictionary) <= set(feats.columns)
     assert not {"gender", "birth_year"} & set(feats.columns)
     assert not feats.duplicated(["customer_id", "as_of"]).any()
+    # Same data, same features to the bit: float sums run in parallel must not leak their
+    # adding order into the features (and from there into the model).
+    features.main(small / "data/validated", small / "again", small / "reports/again.json")
+    again = small / "again/features.parquet"
+    assert again.read_bytes() == (small / "data/features/features.parquet").read_bytes()
     split.main(
         small / "data/features/features.parquet", small / "data/split", small / "reports/split.json"
     )

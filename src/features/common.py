@@ -32,3 +32,19 @@ def in_window(age_s: ir.IntegerValue, days: int) -> ir.BooleanValue:
 def ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
     """num / den, null when den is zero or null."""
     return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
+
+
+EXACT = "decimal(38, 6)"  # money to a millionth; sums in it are exact
+
+
+def exact_sum(values: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
+    """Sum of money amounts, exact: a float sum run in parallel adds in a different order
+    on every run and differs in the last bits, so the same data would give (slightly)
+    different features and models. Summed as decimals, then returned as float64."""
+    return values.cast(EXACT).sum(where=where).cast("float64")
+
+
+def exact_mean(values: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
+    """Mean of money amounts from :func:`exact_sum` and the count (null when none)."""
+    n = values.count(where=where)
+    return ibis.ifelse(n > 0, exact_sum(values, where) / n.cast("float64"), ibis.null("float64"))

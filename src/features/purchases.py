@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import ibis.expr.types as ir
-from creditrisk.features.common import DAY, days_between, in_window, ratio, seconds
+from creditrisk.features.common import (
+    DAY,
+    days_between,
+    exact_mean,
+    exact_sum,
+    in_window,
+    ratio,
+    seconds,
+)
 
 
 def purchase_features(
@@ -45,8 +53,8 @@ def purchase_features(
     for w in windows:
         inside = in_window(age, w)
         metrics[f"txn_count_{w}d"] = joined.amount.count(where=inside)
-        metrics[f"txn_amount_sum_{w}d"] = joined.amount.sum(where=inside)
-        metrics[f"txn_amount_mean_{w}d"] = joined.amount.mean(where=inside)
+        metrics[f"txn_amount_sum_{w}d"] = exact_sum(joined.amount, where=inside)
+        metrics[f"txn_amount_mean_{w}d"] = exact_mean(joined.amount, where=inside)
         metrics[f"txn_amount_max_{w}d"] = joined.amount.max(where=inside)
     agg = joined.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     if has_category:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
-from creditrisk.features.common import DAY, days_between, in_window, ratio, seconds
+from creditrisk.features.common import (
+    DAY,
+    days_between,
+    exact_sum,
+    in_window,
+    ratio,
+    seconds,
+)
 
 PAID_TOLERANCE = 0.005  # currency units: rounding on amounts paid in several parts
 DAYS_PER_MONTH = 30.4375
@@ -80,7 +87,7 @@ def partial_payments(snapshots: ir.Table, inst: ir.Table, repayments: ir.Table) 
         ],
     )
     return j.group_by(["customer_id", "as_of", "loan_id", "installment_no"]).aggregate(
-        part_paid=j.amount_paid.sum()
+        part_paid=exact_sum(j.amount_paid)
     )
 
 
@@ -166,8 +173,8 @@ def repayment_features(
     metrics: dict[str, ir.Value] = {
         "dpd_current": st.dpd_now.max(),
         "last_late_due_s": st.late_due_s.max(),
-        "outstanding_amount": st.open_amount.sum(),
-        "amount_due_next_30d": ibis.ifelse(st.soon, st.open_amount, 0.0).sum(),
+        "outstanding_amount": exact_sum(st.open_amount),
+        "amount_due_next_30d": exact_sum(ibis.ifelse(st.soon, st.open_amount, 0.0)),
     }
     for w in windows:
         late_w = st[f"late_{w}"]
@@ -175,8 +182,8 @@ def repayment_features(
         metrics[f"dpd_mean_{w}d"] = late_w.mean()
         for n in (1, 30, 60):
             metrics[f"n_late_{n}p_{w}d"] = (late_w >= n).cast("int64").sum()
-        metrics[f"_paid_{w}d"] = st[f"paid_{w}"].sum()
-        metrics[f"_due_{w}d"] = st[f"due_{w}"].sum()
+        metrics[f"_paid_{w}d"] = exact_sum(st[f"paid_{w}"])
+        metrics[f"_due_{w}d"] = exact_sum(st[f"due_{w}"])
     agg = st.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     out = {k: agg[k] for k in metrics if not k.startswith("_") and k != "last_late_due_s"}
     for w in windows:
