@@ -53,8 +53,14 @@ def _configure() -> str:
     return uri
 
 
+# Files the pipeline itself writes into git (dvc.lock, reports kept out of the DVC cache):
+# a run in progress changes them, which does not make the code it runs differ from HEAD.
+PIPELINE_WRITTEN = ("dvc.lock", "reports/")
+
+
 def git_commit() -> str:
-    """HEAD's commit, with "-dirty" when tracked files differ from it; "unknown" outside git."""
+    """HEAD's commit, with "-dirty" when tracked files other than the pipeline's own
+    outputs differ from it; "unknown" outside git."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -64,10 +70,13 @@ def git_commit() -> str:
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + ("-dirty" if dirty else "")
+    # Porcelain lines are "XY path" (two status columns, a space, the path).
+    changed = [line[3:].strip() for line in dirty.splitlines() if len(line) > 3]
+    code_changed = [p for p in changed if not p.startswith(PIPELINE_WRITTEN)]
+    return head + ("-dirty" if code_changed else "")
 
 
 def file_md5(path: Path) -> str:

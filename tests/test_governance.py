@@ -307,3 +307,31 @@ def test_pyfunc_scorer_logs_behind_the_flag(
     ]
     np.testing.assert_allclose(log["pd"], out["pd"])
     assert set(log["model_version"]) == set(out["model_version"])
+
+
+def test_commit_is_dirty_for_code_changes_not_for_pipeline_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from pipelines.tracking import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "reports").mkdir()
+    for name in ("dvc.lock", "reports/metrics.json", "params.yaml"):
+        (tmp_path / name).write_text("a\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    monkeypatch.chdir(tmp_path)
+    clean = git_commit()
+    assert len(clean) == 40
+    (tmp_path / "dvc.lock").write_text("b\n")  # a run in progress rewrites these
+    (tmp_path / "reports/metrics.json").write_text("b\n")
+    assert git_commit() == clean
+    (tmp_path / "params.yaml").write_text("b\n")  # the code or config itself changed
+    assert git_commit() == clean + "-dirty"
