@@ -23,6 +23,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pyarrow.parquet as pq
 from creditrisk.governance.pseudonym import pseudonym
 from creditrisk.models.fairness import FairnessThresholds, age_at, band, group_outcomes
 from creditrisk.models.policy import Policy
@@ -146,7 +147,8 @@ def _fairness(scored: pd.DataFrame, customers: Path, p: FairnessParams) -> dict[
     if not p.attributes:
         return {}
     wanted = ["customer_id", *p.attributes]
-    attrs = pd.read_parquet(customers, columns=[c for c in wanted if _has(customers, c)])
+    present = set(pq.read_schema(customers).names)
+    attrs = pd.read_parquet(customers, columns=[c for c in wanted if c in present])
     missing = [a for a in p.attributes if a not in attrs.columns]
     if missing:
         log.warning("protected attribute(s) %s not in %s: left out of fairness", missing, customers)
@@ -174,12 +176,6 @@ def _fairness(scored: pd.DataFrame, customers: Path, p: FairnessParams) -> dict[
         table["attribute"] = label
         out[label] = table
     return out
-
-
-def _has(path: Path, column: str) -> bool:
-    import pyarrow.parquet as pq
-
-    return column in pq.read_schema(path).names
 
 
 def _example(scored: pd.DataFrame, params: Params) -> dict[str, Any]:

@@ -40,7 +40,4 @@ def pseudonym(customer_id: object, key: bytes) -> str:
 def pseudonymise(ids: Iterable[object], key: bytes) -> list[str]:
     """Pseudonyms of many ids, in order."""
     check_key(key)
-    return [
-        hmac.new(key, str(i).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
-        for i in ids
-    ]
+    return [pseudonym(i, key) for i in ids]

@@ -97,21 +97,26 @@ def _log_decisions(
     decision_log.append(log, records)
 
 
-def load_scorer_folder(folder: Path) -> Scorer:
-    """The :class:`Scorer` of an exported pyfunc folder (e.g. ``data/scorer``), built from
-    its artifacts directly: the same model, without MLflow's input enforcement."""
+def _flavor(folder: Path) -> dict[str, Any]:
+    """The python_function flavor of an exported folder's MLmodel file."""
     import yaml
 
-    meta = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
-    paths = {name: str(folder / a["path"]) for name, a in meta["artifacts"].items()}
-    version = (meta.get("config") or {}).get("model_version", "unversioned")
-    return load_scorer(paths, model_version=str(version))
+    flavor: dict[str, Any] = yaml.safe_load((folder / "MLmodel").read_text())["flavors"][
+        "python_function"
+    ]
+    return flavor
 
 
 def scorer_lineage(folder: Path) -> dict[str, str]:
     """The lineage an exported scorer carries: model name, version, alias, MLflow run and
     the hash of its training data."""
-    import yaml
+    return {k: str(v) for k, v in (_flavor(folder).get("config") or {}).items()}
 
-    meta = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
-    return {k: str(v) for k, v in (meta.get("config") or {}).items()}
+
+def load_scorer_folder(folder: Path) -> Scorer:
+    """The :class:`Scorer` of an exported pyfunc folder (e.g. ``data/scorer``), built from
+    its artifacts directly: the same model, without MLflow's input enforcement."""
+    meta = _flavor(folder)
+    paths = {name: str(folder / a["path"]) for name, a in meta["artifacts"].items()}
+    version = (meta.get("config") or {}).get("model_version", "unversioned")
+    return load_scorer(paths, model_version=str(version))
