@@ -45,6 +45,29 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_dirs(*finals: Path) -> Iterator[tuple[Path, ...]]:
+    """Yield empty sibling folders; they replace ``finals`` only if the block succeeds,
+    so a failed run leaves the previous outputs intact."""
+    temps = []
+    for final in finals:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temps.append(Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent)))
+    try:
+        yield tuple(temps)
+    except BaseException:
+        for t in temps:
+            shutil.rmtree(t, ignore_errors=True)
+        raise
+    for final, tmp in zip(finals, temps, strict=True):
+        old = final.with_name(f".{final.name}.old")
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as Parquet, atomically."""
     with atomic_path(path) as tmp:

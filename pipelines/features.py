@@ -6,22 +6,21 @@ Usage: python -m pipelines.features --validated data/validated --out data/featur
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import ibis
 import pyarrow.parquet as pq
-from creditrisk.contract import TABLES
-from creditrisk.features.build import FeatureConfigError, build_features
-from creditrisk.features.engine import connect
-from creditrisk.features.labels import as_of_frame
 
-from pipelines.common import atomic_path, reset_dir, setup_logging, write_json
+from creditrisk.contract import TABLES
+from creditrisk.features.build import FeaturePlan, build_features
+from creditrisk.features.labels import as_of_frame
+from pipelines.artifacts import FeaturesDir
+from pipelines.common import atomic_path, reset_dir, write_json
 from pipelines.params import load_params
+from pipelines.snapshots import connect_engine
+from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.features")
 
@@ -43,13 +42,7 @@ def _write(con: Any, table: Any, path: Path, engine: str) -> None:
 def main(validated: Path, out: Path, report: Path) -> None:
     params = load_params()
     p = params.features
-    started = time.perf_counter()
-    con = connect(
-        p.engine,
-        duckdb_config=p.duckdb.model_dump(),
-        spark_master=p.spark.master,
-        spark_conf=p.spark.conf,
-    )
+    con = connect_engine(p)
     present = [t for t in TABLES if (validated / f"{t}.parquet").exists()]
     tables = {
         t: con.read_parquet(str(validated / f"{t}.parquet"), table_name=f"raw_{t}") for t in present
@@ -77,37 +70,29 @@ def main(validated: Path, out: Path, report: Path) -> None:
             len(plan.unavailable),
             sorted({f.source for f in plan.unavailable}),
         )
+    target = FeaturesDir(out)
     reset_dir(out)
-    with atomic_path(out / "features.parquet") as tmp:
+    with atomic_path(target.table) as tmp:
         _write(con, plan.table, tmp, p.engine)
-    rows = pq.ParquetFile(out / "features.parquet").metadata.num_rows
-    write_json(plan.dictionary(), out / "dictionary.json")
-    labelled = pq.read_table(
-        out / "features.parquet", columns=["default", "label_complete"]
-    ).to_pandas()
+    write_json(plan.dictionary(), target.dictionary)
+    write_json(_summary(target, p.engine, plan), report)
+
+
+def _summary(target: FeaturesDir, engine: str, plan: FeaturePlan) -> dict[str, Any]:
+    """``reports/features.json``: rows, features, labelled rows and their default rate."""
+    labelled = pq.read_table(target.table, columns=["default", "label_complete"]).to_pandas()
     done = labelled[labelled["label_complete"]]
     summary = {
-        "engine": p.engine,
-        "rows": rows,
+        "engine": engine,
+        "rows": len(labelled),
         "features": len(plan.available),
         "features_unavailable": len(plan.unavailable),
         "labelled_rows": len(done),
         "default_rate": round(float(done["default"].mean()), 6) if len(done) else None,
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json({k: v for k, v in summary.items() if k != "seconds"}, report)
     log.info("features done: %s", summary)
+    return summary
 
 
 if __name__ == "__main__":
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--validated", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report", type=Path, required=True)
-    args = parser.parse_args()
-    try:
-        main(args.validated, args.out, args.report)
-    except FeatureConfigError as exc:
-        log.error("features stopped the pipeline: %s", exc)
-        sys.exit(1)
+    cli(main)

@@ -5,16 +5,16 @@ Usage: python -m pipelines.generate --out data/synthetic/raw --truth data/synthe
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from creditrisk.synthetic.generator import generate, n_chunks
+from creditrisk.synthetic.generator import Chunk, generate, n_chunks
 from creditrisk.synthetic.population import StressPeriod
-
-from pipelines.common import ParquetAppender, reset_dir, setup_logging
+from pipelines.common import ParquetAppender, reset_dir
 from pipelines.params import load_params
+from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.generate")
 
@@ -24,36 +24,40 @@ RAW_TABLES = ("customers", "transactions", "loans", "repayments")
 def main(out: Path, truth: Path) -> None:
     params = load_params()
     p = params.generate
-    stress = StressPeriod(
-        start=p.stress.start,
-        end=p.stress.end,
-        intensity=p.stress.intensity,
-        regions=p.stress.regions,
-        segments=p.stress.segments,
-    )
-    reset_dir(out)
-    writers = {name: ParquetAppender(out / f"{name}.parquet") for name in RAW_TABLES}
-    truth_writer = ParquetAppender(truth)
-    total = n_chunks(p.n_customers)
-    started = time.perf_counter()
     log.info(
         "generating %d customers, %s to %s, seed %d, in %d chunk(s)",
         p.n_customers,
         p.start_date,
         params.data.end_date,
         p.seed,
-        total,
+        n_chunks(p.n_customers),
     )
+    chunks = generate(
+        n_customers=p.n_customers,
+        start=p.start_date,
+        end=params.data.end_date,
+        stress=StressPeriod(
+            start=p.stress.start,
+            end=p.stress.end,
+            intensity=p.stress.intensity,
+            regions=p.stress.regions,
+            segments=p.stress.segments,
+        ),
+        seed=p.seed,
+        dpd_threshold_days=params.labels.dpd_threshold_days,
+        horizon_months=params.labels.horizon_months,
+    )
+    reset_dir(out)
+    _write_chunks(chunks, out, truth, total=n_chunks(p.n_customers))
+
+
+def _write_chunks(chunks: Iterable[Chunk], out: Path, truth: Path, *, total: int) -> None:
+    """Append each chunk's raw tables and truth as it is generated (bounded memory)."""
+    writers = {name: ParquetAppender(out / f"{name}.parquet") for name in RAW_TABLES}
+    truth_writer = ParquetAppender(truth)
+    started = time.perf_counter()
     try:
-        for chunk in generate(
-            n_customers=p.n_customers,
-            start=p.start_date,
-            end=params.data.end_date,
-            stress=stress,
-            seed=p.seed,
-            dpd_threshold_days=params.labels.dpd_threshold_days,
-            horizon_months=params.labels.horizon_months,
-        ):
+        for chunk in chunks:
             for name, frame in chunk.raw_tables().items():
                 writers[name].append(frame)
             truth_writer.append(chunk.truth)
@@ -67,17 +71,8 @@ def main(out: Path, truth: Path) -> None:
     finally:
         for w in (*writers.values(), truth_writer):
             w.close()
-    log.info(
-        "wrote %s in %.1f s",
-        ", ".join(f"{n} {w.rows:,}" for n, w in writers.items()),
-        time.perf_counter() - started,
-    )
+    log.info("wrote %s", ", ".join(f"{n} {w.rows:,}" for n, w in writers.items()))
 
 
 if __name__ == "__main__":
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the raw tables")
-    parser.add_argument("--truth", type=Path, required=True, help="Parquet file for oracle PDs")
-    args = parser.parse_args()
-    main(args.out, args.truth)
+    cli(main)

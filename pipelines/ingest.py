@@ -9,17 +9,17 @@ quarantined with its original spelling rather than silently turned into a null h
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from pathlib import Path
 
 import pandas as pd
+
 from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
 from creditrisk.ingest import derive_columns, infer_numbers, map_columns
-
-from pipelines.common import reset_dir, setup_logging, write_json, write_table
-from pipelines.params import load_params
+from pipelines.common import reset_dir, write_json, write_table
+from pipelines.params import DataParams, load_params
+from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.ingest")
 
@@ -57,28 +57,7 @@ def main(synthetic: Path, out: Path, report: Path) -> None:
     reset_dir(out)
     summary: dict[str, object] = {"source": "synthetic" if p.is_synthetic else str(folder)}
     for table, path in present.items():
-        mapping = p.columns.get(table, {})
-        derive, select = p.derive.get(table, {}), p.select.get(table)
-        target = out / f"{table}.parquet"
-        if path.suffix == ".parquet" and not (mapping or derive or select):
-            # Already in the contract's shape: copy, and let validate read (or reject) it.
-            shutil.copyfile(path, target)
-            rows = None
-        else:
-            frame = derive_columns(map_columns(read_source(path), table, mapping), table, derive)
-            if path.suffix == ".csv":
-                spec = TABLES[table]
-                ids = {c for c, k in spec.typed_columns.items() if k == Kind.ID}
-                frame = infer_numbers(frame, keep_text=ids)
-            if select:
-                missing = [c for c in select if c not in frame.columns]
-                if missing:
-                    raise ContractError(
-                        f"table '{table}': data.select keeps {missing}, which it does not have"
-                    )
-                frame = frame[select]
-            write_table(frame, target)
-            rows = len(frame)
+        rows = _ingest_table(table, path, out / f"{table}.parquet", p)
         log.info("ingested %s from %s", table, path)
         summary[table] = {"file": path.name, "rows": rows}
     absent = [t for t in TABLES if t not in present]
@@ -90,11 +69,28 @@ def main(synthetic: Path, out: Path, report: Path) -> None:
     write_json(summary, report)
 
 
+def _ingest_table(table: str, path: Path, target: Path, p: DataParams) -> int | None:
+    """Copy or convert one source file onto the contract; its row count when converted."""
+    mapping = p.columns.get(table, {})
+    derive, select = p.derive.get(table, {}), p.select.get(table)
+    if path.suffix == ".parquet" and not (mapping or derive or select):
+        # Already in the contract's shape: copy, and let validate read (or reject) it.
+        shutil.copyfile(path, target)
+        return None
+    frame = derive_columns(map_columns(read_source(path), table, mapping), table, derive)
+    if path.suffix == ".csv":
+        ids = {c for c, k in TABLES[table].typed_columns.items() if k == Kind.ID}
+        frame = infer_numbers(frame, keep_text=ids)
+    if select:
+        missing = [c for c in select if c not in frame.columns]
+        if missing:
+            raise ContractError(
+                f"table '{table}': data.select keeps {missing}, which it does not have"
+            )
+        frame = frame[select]
+    write_table(frame, target)
+    return len(frame)
+
+
 if __name__ == "__main__":
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--synthetic", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report", type=Path, required=True)
-    args = parser.parse_args()
-    main(args.synthetic, args.out, args.report)
+    cli(main)

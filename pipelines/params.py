@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# The rule and limit schemas are the domain objects themselves: params.yaml is validated
+# straight into them (one schema, one conversion).
+from creditrisk.models.conditions import usable_rules
+from creditrisk.models.fairness import AttributeGrouping
+from creditrisk.models.policy import FormulaLimits, LimitKind, ModelLimits, Policy, RatingRule
+from creditrisk.monitoring.warnings import WarningRule
 
 PARAMS_FILE = Path("params.yaml")
 TABLE_NAMES = ("customers", "transactions", "loans", "repayments", "outcomes")
@@ -215,46 +223,17 @@ class GradeBand(_Section):
     max_pd: float | None = Field(default=None, gt=0, le=1)
 
 
-class ConditionParams(_Section):
-    feature: str
-    op: Literal[">=", ">", "<=", "<", "==", "!=", "in", "not_in", "is_null", "not_null"]
-    value: float | str | list[str] | list[float] | None = None
-
-
-class RatingRuleParams(_Section):
-    name: str
-    grade: str
-    mode: Literal["override", "no_better_than"] = "override"
-    when: tuple[ConditionParams, ...] = Field(min_length=1)
-
-
-class ModelLimitParams(_Section):
-    lgd: float = Field(gt=0, le=1)
-    pd_cutoff: float = Field(gt=0, le=1)
-    el_budget: dict[str, float]
-    income_multiple: float = Field(gt=0)
-    limit_without_income: float = Field(ge=0)
-    product_max: float = Field(gt=0)
-
-
-class FormulaLimitParams(_Section):
-    base: dict[str, float]
-    income_multiple: float = Field(gt=0)
-    limit_without_income: float = Field(ge=0)
-    product_max: float = Field(gt=0)
-
-
 class LimitParams(_Section):
-    in_force: Literal["model", "formula"] = "model"
+    in_force: LimitKind = LimitKind.MODEL
     round_to: float = Field(50.0, ge=0)
-    model: ModelLimitParams
-    formula: FormulaLimitParams
+    model: ModelLimits
+    formula: FormulaLimits
 
 
 class PolicyParams(_Section):
     reasons: int = Field(4, gt=0)
     income_column: str = "income_monthly"
-    rating_rules: tuple[RatingRuleParams, ...] = ()
+    rating_rules: tuple[RatingRule, ...] = ()
     limits: LimitParams
 
 
@@ -288,21 +267,8 @@ class ExplainParams(_Section):
     seed: int = 0
 
 
-class FairnessAttribute(_Section):
-    # categorical: groups as recorded; numeric: cut at `bands`; birth_year: age at as_of,
-    # cut at `bands` (ages).
-    kind: Literal["categorical", "numeric", "birth_year"] = "categorical"
-    bands: tuple[float, ...] = ()
-
-    @model_validator(mode="after")
-    def _bands_for_numbers(self) -> FairnessAttribute:
-        if self.kind != "categorical" and not self.bands:
-            raise ValueError(f"{self.kind} attributes need bands")
-        return self
-
-
 class FairnessParams(_Section):
-    attributes: dict[str, FairnessAttribute] = {}
+    attributes: dict[str, AttributeGrouping] = {}
     approval_ratio_min: float = Field(0.8, gt=0, le=1)
     limit_ratio_min: float = Field(0.8, gt=0, le=1)
     auc_gap_max: float = Field(0.05, gt=0)
@@ -316,13 +282,6 @@ class ModelCardParams(_Section):
     fairness: FairnessParams = Field(default_factory=lambda: FairnessParams())
 
 
-class WarningRuleParams(_Section):
-    name: str
-    level: Literal["light", "medium", "severe"]
-    actions: tuple[str, ...]
-    when: tuple[ConditionParams, ...] = Field(min_length=1)
-
-
 class MonitorParams(_Section):
     as_of: date | None = None  # snapshot to monitor; null: the day after data.end_date
     previous_months: int = Field(1, ge=1)  # the snapshot compared with, months before
@@ -330,7 +289,7 @@ class MonitorParams(_Section):
     # periods; null: the train period.
     reference: tuple[date, date] | None = None
     psi_bins: int = Field(10, gt=1)
-    rules: tuple[WarningRuleParams, ...] = ()
+    rules: tuple[WarningRule, ...] = ()
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorParams:
@@ -409,8 +368,32 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            unknown = err["type"] in ("extra_forbidden", "unexpected_keyword_argument")
+            what = "unknown key" if unknown else err["msg"]
             lines.append(f"  {key}: {what}")
         raise ParamsError(
             f"{path} does not match the expected sections:\n" + "\n".join(lines)
         ) from exc
+
+
+def scorer_policy(params: Params, features: Sequence[str]) -> tuple[Policy, list[str]]:
+    """The exported scorer's policy from the grades, scaling and policy sections, with the
+    rating rules whose conditions the model's features (or ``pd``) can evaluate, and the
+    names of those left out because they name a feature this data does not have."""
+    p = params.policy
+    rules, skipped = usable_rules(p.rating_rules, [*features, "pd"])
+    policy = Policy(
+        grades=tuple(g.grade for g in params.grades),
+        bands=tuple(params.grade_bands),
+        rules=tuple(rules),
+        model_limits=p.limits.model,
+        formula_limits=p.limits.formula,
+        limit_in_force=p.limits.in_force,
+        round_to=p.limits.round_to,
+        base_points=params.scaling.base_points,
+        base_odds=params.scaling.base_odds,
+        pdo=params.scaling.pdo,
+        reasons=p.reasons,
+        income_column=p.income_column,
+    )
+    return policy, skipped

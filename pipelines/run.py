@@ -70,17 +70,21 @@ def main(project: Path, overrides: Path, until: str | None) -> None:
         if until not in names:
             raise SystemExit(f"--until {until}: no such stage; stages are {names}")
         todo = todo[: names.index(until) + 1]
-    started = time.perf_counter()
+    seconds: dict[str, float] = {}
     for i, (name, cmd) in enumerate(todo, start=1):
         log.info("[%d/%d] %s", i, len(todo), name)
         argv = [sys.executable if a == "python" else a for a in shlex.split(cmd)]
+        started = time.perf_counter()
         result = subprocess.run(argv, cwd=project, env=env, check=False)
+        seconds[name] = time.perf_counter() - started
         if result.returncode != 0:
             raise SystemExit(f"stage {name} failed (exit {result.returncode}); see the log above")
+    slowest = ", ".join(f"{n} {s:.1f} s" for n, s in sorted(seconds.items(), key=lambda x: -x[1]))
     log.info(
-        "%d stages done in %.0f s; outputs under %s",
+        "%d stages done in %.0f s (slowest first: %s); outputs under %s",
         len(todo),
-        time.perf_counter() - started,
+        sum(seconds.values()),
+        slowest,
         project,
     )
 

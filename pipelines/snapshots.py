@@ -10,12 +10,22 @@ from typing import Any
 
 import ibis
 import pandas as pd
+
 from creditrisk.contract import TABLES
 from creditrisk.features.build import build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
+from pipelines.params import FeatureParams, Params
 
-from pipelines.params import Params
+
+def connect_engine(p: FeatureParams) -> Any:
+    """An Ibis connection to the engine named in the features section."""
+    return connect(
+        p.engine,
+        duckdb_config=p.duckdb.model_dump(),
+        spark_master=p.spark.master,
+        spark_conf=p.spark.conf,
+    )
 
 
 def snapshot_features(
@@ -24,12 +34,7 @@ def snapshot_features(
     """Feature rows at each date (customers created later or already in default at a date
     have no row for it) and the number of customers in the data."""
     p = params.features
-    con = connect(
-        p.engine,
-        duckdb_config=p.duckdb.model_dump(),
-        spark_master=p.spark.master,
-        spark_conf=p.spark.conf,
-    )
+    con = connect_engine(p)
     # Labels are not needed to score: outcomes, when present, do not set the snapshot.
     present = [t for t in TABLES if t != "outcomes" and (validated / f"{t}.parquet").exists()]
     tables = {t: con.read_parquet(str(validated / f"{t}.parquet")) for t in present}
@@ -60,3 +65,9 @@ def conform(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
         elif kind in ("double", "DataType.double"):
             casts[col.name] = "float64"
     return frame.astype(casts)
+
+
+def read_optional(validated: Path, table: str) -> pd.DataFrame | None:
+    """A validated table, or None when the data has no such table."""
+    path = validated / f"{table}.parquet"
+    return pd.read_parquet(path) if path.exists() else None

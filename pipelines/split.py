@@ -6,15 +6,15 @@ Usage: python -m pipelines.split --features data/features/features.parquet --out
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import pandas as pd
-from creditrisk.features.split import SPLITS, assign_splits, split_summary
 
-from pipelines.common import reset_dir, setup_logging, write_json, write_table
+from creditrisk.features.split import SPLITS, assign_splits, split_summary
+from pipelines.common import reset_dir, write_json, write_table
 from pipelines.params import load_params
+from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.split")
 
@@ -37,10 +37,4 @@ def main(features: Path, out: Path, metrics: Path) -> None:
 
 
 if __name__ == "__main__":
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args()
-    main(args.features, args.out, args.metrics)
+    cli(main)

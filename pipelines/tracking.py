@@ -79,6 +79,20 @@ def git_commit() -> str:
     return head + ("-dirty" if code_changed else "")
 
 
+def git_commit_date() -> str:
+    """HEAD's commit date (YYYY-MM-DD), "unknown" outside git: the date a report is of,
+    so that two runs of the same commit and data write the same report."""
+    try:
+        return subprocess.run(
+            ["git", "show", "-s", "--format=%cs", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def file_md5(path: Path) -> str:
     """MD5 of a file, or of a folder's files (names and contents, in name order)."""
     digest = hashlib.md5()

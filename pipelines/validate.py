@@ -10,21 +10,20 @@ an error naming the table, the column and example rows.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from creditrisk.contract import TABLES, ContractError, check_table_set
+
+from creditrisk.contract import TABLES, check_table_set
 from creditrisk.validation.errors import TableValidationError
 from creditrisk.validation.suite import TableResult, validate_table
-
-from pipelines.common import reset_dir, setup_logging, write_json, write_table
-from pipelines.params import load_params
+from pipelines.common import reset_dir, write_json, write_table
+from pipelines.params import Params, load_params
+from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.validate")
 
@@ -50,34 +49,9 @@ def _read(raw: Path, table: str) -> pd.DataFrame:
 
 def main(raw: Path, out: Path, quarantine: Path, reports: Path) -> None:
     params = load_params()
-    p = params.validate_
     present = {t for t in TABLES if (raw / f"{t}.parquet").exists()}
     check_table_set(present)
-    results: dict[str, TableResult] = {}
-    kept: dict[str, pd.DataFrame] = {}
-    with tempfile.TemporaryDirectory(prefix="gx-") as gx_root:
-        context = _context(Path(gx_root))
-        for table in (t for t in TABLES if t in present):
-            frame = _read(raw, table)
-            log.info("validating %s (%s rows)", table, f"{len(frame):,}")
-            result = validate_table(
-                context,
-                frame,
-                TABLES[table],
-                parents=kept,
-                end_date=params.data.end_date,
-                max_quarantine_share=p.max_quarantine_share,
-                n_examples=p.n_examples,
-            )
-            results[table] = result
-            kept[table] = result.kept
-        context.build_data_docs()
-        docs = reports / "data_docs"
-        if docs.exists():
-            shutil.rmtree(docs)
-        site = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site"
-        shutil.copytree(site, docs)
-
+    results = _validate_tables(raw, present, reports / "data_docs", params)
     reset_dir(out)
     reset_dir(quarantine)
     for table, result in results.items():
@@ -94,7 +68,39 @@ def main(raw: Path, out: Path, quarantine: Path, reports: Path) -> None:
     )
 
 
-def _summary(results: dict[str, TableResult], end_date: object, absent: list[str]) -> dict:
+def _validate_tables(
+    raw: Path, present: set[str], docs: Path, params: Params
+) -> dict[str, TableResult]:
+    """Each present table through its suite, parents first (a quarantined customer takes
+    its purchases and loans along); the Data Docs site is copied to ``docs``."""
+    p = params.validate_
+    results: dict[str, TableResult] = {}
+    kept: dict[str, pd.DataFrame] = {}
+    with tempfile.TemporaryDirectory(prefix="gx-") as gx_root:
+        context = _context(Path(gx_root))
+        for table in (t for t in TABLES if t in present):
+            frame = _read(raw, table)
+            log.info("validating %s (%s rows)", table, f"{len(frame):,}")
+            results[table] = validate_table(
+                context,
+                frame,
+                TABLES[table],
+                parents=kept,
+                end_date=params.data.end_date,
+                max_quarantine_share=p.max_quarantine_share,
+                n_examples=p.n_examples,
+            )
+            kept[table] = results[table].kept
+        context.build_data_docs()
+        if docs.exists():
+            shutil.rmtree(docs)
+        shutil.copytree(Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site", docs)
+    return results
+
+
+def _summary(
+    results: dict[str, TableResult], end_date: object, absent: list[str]
+) -> dict[str, Any]:
     tables = {t: r.summary() for t, r in results.items()}
     rows_in = sum(s["rows_in"] for s in tables.values())
     rows_kept = sum(s["rows_kept"] for s in tables.values())
@@ -112,15 +118,4 @@ def _summary(results: dict[str, TableResult], end_date: object, absent: list[str
 
 
 if __name__ == "__main__":
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--raw", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--quarantine", type=Path, required=True)
-    parser.add_argument("--reports", type=Path, required=True)
-    args = parser.parse_args()
-    try:
-        main(args.raw, args.out, args.quarantine, args.reports)
-    except (TableValidationError, ContractError) as exc:
-        log.error("validation stopped the pipeline:\n%s", exc)
-        sys.exit(1)
+    cli(main)

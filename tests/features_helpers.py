@@ -6,6 +6,7 @@ from datetime import date
 
 import ibis
 import pandas as pd
+
 from creditrisk.features.build import FeaturePlan, build_features
 from creditrisk.features.labels import as_of_frame
 

@@ -48,101 +48,18 @@ def new_project(folder: Path, **sections: dict[str, Any]) -> Path:
 
 
 def run_pipeline(folder: Path, *, until: str = "model_card") -> Path:
-    """Run the stages of dvc.yaml in order inside ``folder`` (already ``inside`` it)."""
-    from pipelines import (
-        calibrate,
-        evaluate,
-        explain,
-        export,
-        features,
-        generate,
-        ingest,
-        model_card,
-        split,
-        train,
-        validate,
-    )
+    """Run the stages of dvc.yaml in order inside ``folder`` (already ``inside`` it), in
+    this process, with the commands dvc.yaml gives them (the same list ``dvc repro`` and
+    ``python -m pipelines.run`` use, so the three cannot drift apart)."""
+    from pipelines.run import stages
+    from pipelines.stage import run_command
 
-    d, r = folder / "data", folder / "reports"
-    steps = [
-        ("generate", lambda: generate.main(d / "synthetic/raw", d / "synthetic/truth.parquet")),
-        ("ingest", lambda: ingest.main(d / "synthetic/raw", d / "raw", r / "ingest.json")),
-        (
-            "validate",
-            lambda: validate.main(d / "raw", d / "validated", d / "quarantine", r / "validation"),
-        ),
-        ("features", lambda: features.main(d / "validated", d / "features", r / "features.json")),
-        (
-            "split",
-            lambda: split.main(d / "features/features.parquet", d / "split", r / "split.json"),
-        ),
-        (
-            "train",
-            lambda: train.main(
-                d / "split", d / "features/dictionary.json", d / "models", r / "train.json"
-            ),
-        ),
-        (
-            "calibrate",
-            lambda: calibrate.main(
-                d / "models", d / "split", d / "calibration", r / "calibration.json"
-            ),
-        ),
-        (
-            "evaluate",
-            lambda: evaluate.main(
-                d / "models",
-                d / "calibration",
-                d / "split",
-                r / "split.json",
-                d / "synthetic/truth.parquet",
-                r / "metrics.json",
-                r / "plots",
-                r / "evaluate",
-                d / "predictions",
-            ),
-        ),
-        (
-            "export",
-            lambda: export.main(
-                d / "models",
-                d / "calibration",
-                d / "features/dictionary.json",
-                d / "split",
-                d / "scorer",
-                r / "export.json",
-            ),
-        ),
-        (
-            "explain",
-            lambda: explain.main(
-                d / "scorer",
-                d / "split",
-                d / "features/dictionary.json",
-                d / "models",
-                r / "explain",
-                d / "explain",
-            ),
-        ),
-        (
-            "model_card",
-            lambda: model_card.main(
-                r,
-                d / "explain",
-                d / "validated/customers.parquet",
-                d / "features/dictionary.json",
-                d / "scorer",
-                d / "models",
-                r / "model_card.md",
-                r / "fairness.json",
-            ),
-        ),
-    ]
-    names = [n for n, _ in steps]
+    todo = stages(REPO / "dvc.yaml")
+    names = [n for n, _ in todo]
     if until not in names:
-        raise ValueError(f"unknown stage {until}")
-    for _, step in steps[: names.index(until) + 1]:
-        step()
+        raise ValueError(f"unknown stage {until}; stages are {names}")
+    for _, cmd in todo[: names.index(until) + 1]:
+        run_command(cmd)
     return folder
 
 

@@ -7,6 +7,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+
 from creditrisk.governance.pseudonym import PseudonymKeyError, pseudonym, pseudonymise
 from creditrisk.models import explain as ex
 from creditrisk.models.fairness import FairnessThresholds, age_at, band, group_outcomes

@@ -12,8 +12,8 @@ import math
 
 import pandas as pd
 import pytest
-from creditrisk.features.build import FeatureConfigError
 
+from creditrisk.features.build import FeatureConfigError
 from tests.features_helpers import features_for, plan_for
 
 AS_OF = "2023-06-10"
@@ -128,10 +128,13 @@ def test_unpaid_after_threshold_but_after_data_end_is_unknown(
 ) -> None:
     from datetime import date
 
-    out = features_for(tiny_tables, ["2022-12-01"], end_date=date(2023, 9, 1))
-    # The event (2023-09-29) is after the data's end: it cannot be seen, and the window
-    # (to 2023-12-01) is incomplete, so the label is unknown rather than 0.
-    assert out.empty or out["label_complete"].eq(False).all()
+    out = features_for(tiny_tables, ["2023-04-01"], end_date=date(2023, 9, 1))
+    # Both customers exist at 2023-04-01 and neither is in default. The event (installment
+    # 3 due 2023-07-01, unpaid: 2023-09-29) is after the data's end: it cannot be seen, and
+    # the window (to 2024-04-01) is incomplete, so the label is unknown rather than 0.
+    assert sorted(out["customer_id"]) == ["C1", "C2"]
+    assert out["label_complete"].eq(False).all()
+    assert out["default"].isna().all()
 
 
 def test_missing_tables_leave_features_out(tiny_tables: dict[str, pd.DataFrame]) -> None:

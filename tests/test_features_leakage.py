@@ -7,9 +7,10 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pytest
+
 from creditrisk.synthetic.generator import generate
 from creditrisk.synthetic.population import StressPeriod
-
 from tests.features_helpers import features_for
 
 AS_OF = ["2023-03-01", "2023-06-01"]
@@ -100,6 +101,7 @@ def test_events_after_the_performance_window_change_no_label() -> None:
     assert base.loc[last, "default"].sum() > 5
 
 
+@pytest.mark.slow
 def test_duckdb_and_spark_give_identical_features() -> None:
     from creditrisk.features.engine import connect
 

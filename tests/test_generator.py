@@ -8,10 +8,11 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
+
 from creditrisk.contract import TABLES, Kind
 from creditrisk.synthetic.generator import CHUNK_SIZE, Chunk, generate
 from creditrisk.synthetic.population import StressPeriod
-from sklearn.metrics import roc_auc_score
 
 STRESS = StressPeriod(
     date(2023, 4, 1), date(2023, 12, 31), 1.0, ("south", "east"), ("self_employed",)

@@ -14,6 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+
 from creditrisk.governance import decision_log as dlog
 from creditrisk.governance.cli import main as explain_decision
 from creditrisk.governance.gate import GateThresholds, gate_failures
@@ -25,7 +26,6 @@ from creditrisk.governance.monotonicity import (
 )
 from creditrisk.governance.pseudonym import pseudonym
 from creditrisk.models import metrics as mx
-
 from tests.conftest import set_params
 from tests.pipeline_run import PSEUDONYM_KEY, inside, new_project, run_pipeline
 
@@ -195,6 +195,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.mark.slow
 def test_score_stage_logs_every_decision(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pipelines import score
 
@@ -233,9 +234,9 @@ def test_score_stage_logs_every_decision(project: Path, capsys: pytest.CaptureFi
         assert not raw & set(re.findall(r"C\d{7}", text))
 
 
+@pytest.mark.slow
 def test_degraded_out_of_time_period_trips_the_gate(project: Path) -> None:
     from creditrisk.governance.gate import GateError
-
     from pipelines import evaluate
 
     degraded = project / "degraded"
@@ -284,27 +285,38 @@ def test_degraded_out_of_time_period_trips_the_gate(project: Path) -> None:
     assert (degraded / "warn-evaluate/psi_by_month.png").stat().st_size > 10_000
 
 
-def test_pyfunc_scorer_logs_behind_the_flag(
+@pytest.mark.slow
+def test_decision_log_is_an_explicit_wrapper(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import mlflow
 
+    from creditrisk.governance.decision_log import LoggingScorer
+    from creditrisk.models.pyfunc import scorer_lineage
+
     model = mlflow.pyfunc.load_model(str(project / "data/scorer"))
     names = [c.name for c in model.metadata.get_input_schema().inputs]
-    rows = pd.read_parquet(project / "data/split/test.parquet").head(5)[names]
-    model.predict(rows)
-    assert not (tmp_path / "log").exists()  # off unless asked for
-    monkeypatch.setenv("CREDITRISK_DECISION_LOG", str(tmp_path / "log"))
-    monkeypatch.delenv("CREDITRISK_PSEUDONYM_KEY")
-    with pytest.raises(Exception, match="CREDITRISK_PSEUDONYM_KEY is not"):
-        model.predict(rows)
-    monkeypatch.setenv("CREDITRISK_PSEUDONYM_KEY", PSEUDONYM_KEY)
-    out = model.predict(rows)
+    rows = pd.read_parquet(project / "data/split/test.parquet").head(5)
+    # The exported model never logs, whatever the environment says.
+    monkeypatch.setenv("CREDITRISK_DECISION_LOG", str(tmp_path / "env-log"))
+    plain = model.predict(rows[names])
+    assert not (tmp_path / "env-log").exists()
+    logged = LoggingScorer(
+        model,
+        log=tmp_path / "log",
+        key=PSEUDONYM_KEY.encode(),
+        lineage=scorer_lineage(project / "data/scorer"),
+        features=[n for n in names if n != "customer_id"],
+        reasons=4,
+    )
+    out = logged.predict(rows)  # extra columns (as_of, default) are not passed to the model
+    pd.testing.assert_frame_equal(out, plain)
     log = pd.concat(pd.read_parquet(f) for f in (tmp_path / "log").rglob("*.parquet"))
-    assert len(log) == 5
+    assert len(log) == 5 and logged.logged == 5
     assert list(log["customer_pseudonym"]) == [
         pseudonym(c, PSEUDONYM_KEY.encode()) for c in rows["customer_id"]
     ]
+    assert list(log["as_of"]) == [str(d.date()) for d in rows["as_of"]]
     np.testing.assert_allclose(log["pd"], out["pd"])
     assert set(log["model_version"]) == set(out["model_version"])
 

@@ -15,6 +15,9 @@ import pytest
 from pipelines import calibrate, evaluate, features, generate, ingest, split, train, validate
 from tests.conftest import REPO, set_params
 
+# Every test here runs on a whole small pipeline run (HTTP serving and Spark included).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -8,6 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+
 from creditrisk.models import metrics as mx
 from creditrisk.models.calibration import PD_FLOOR, Calibrator
 from creditrisk.models.lgbm import margin, train_lightgbm

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from creditrisk.models.policy import Condition
+
+from creditrisk.models.conditions import Condition
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
 from creditrisk.monitoring.signals import days_to_next_due
-
 from tests.conftest import set_params
 from tests.pipeline_run import execute_notebook, inside, new_project, run_pipeline
 
@@ -132,6 +132,7 @@ def _monitor(folder: Path, as_of: str, tag: str) -> dict:
     return json.loads((folder / f"{tag}/reports/monitor.json").read_text())
 
 
+@pytest.mark.slow
 def test_stress_raises_psi_and_alerts_against_a_calm_period(project: Path) -> None:
     # Stress runs April to December 2023 (params generate.stress); February is calm.
     calm = _monitor(project, "2023-02-01", "calm")
@@ -152,6 +153,7 @@ def test_stress_raises_psi_and_alerts_against_a_calm_period(project: Path) -> No
         assert a["total"] == a["light"] + a["medium"] + a["severe"]
 
 
+@pytest.mark.slow
 def test_alerts_file_matches_the_counts_and_freezes(project: Path) -> None:
     metrics = _monitor(project, "2023-11-01", "stress")
     alerts = pd.read_parquet(project / "stress/data/alerts/alerts.parquet")
@@ -168,6 +170,7 @@ def test_alerts_file_matches_the_counts_and_freezes(project: Path) -> None:
         assert (project / "stress/reports/monitor" / path).stat().st_size > 100, path
 
 
+@pytest.mark.slow
 def test_rerun_gives_the_same_alerts(project: Path) -> None:
     first = _monitor(project, "2023-11-01", "again")
     alerts1 = pd.read_parquet(project / "again/data/alerts/alerts.parquet")
@@ -177,6 +180,7 @@ def test_rerun_gives_the_same_alerts(project: Path) -> None:
     assert first == second
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_previous_outputs(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines import monitor
 
@@ -188,7 +192,7 @@ def test_failed_run_leaves_previous_outputs(project: Path, monkeypatch: pytest.M
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full while drawing")
 
-    monkeypatch.setattr(monitor, "_plots", broken)
+    monkeypatch.setattr(monitor, "monitoring_figures", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         _monitor(project, "2023-02-01", "fail")
     after = {
@@ -197,6 +201,7 @@ def test_failed_run_leaves_previous_outputs(project: Path, monkeypatch: pytest.M
     assert after == before  # same files, same bytes, no half-written folders left
 
 
+@pytest.mark.slow
 def test_monitoring_notebook_executes(project: Path) -> None:
     _monitor(project, "2023-11-01", "nb")
     images = execute_notebook(NOTEBOOK, project / "nb")

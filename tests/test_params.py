@@ -50,3 +50,48 @@ def test_params_are_frozen() -> None:
     params = load_params(REPO / "params.yaml")
     with pytest.raises(Exception, match="frozen"):
         params.generate.seed = 1  # type: ignore[misc]
+
+
+def test_rules_and_limits_load_into_the_domain_objects() -> None:
+    """One schema: params.yaml's rules and limits are the scorer's and monitor's own types."""
+    from creditrisk.models.conditions import Condition, Operator
+    from creditrisk.models.policy import LimitKind, ModelLimits, RatingRule, RuleMode
+    from creditrisk.monitoring.warnings import Level, WarningRule
+
+    params = load_params(REPO / "params.yaml")
+    rule = params.policy.rating_rules[0]
+    assert isinstance(rule, RatingRule) and rule.mode is RuleMode.NO_BETTER_THAN
+    assert rule.when[0] == Condition("dpd_current", Operator.GE, 60)
+    assert isinstance(params.policy.limits.model, ModelLimits)
+    assert params.policy.limits.in_force is LimitKind.MODEL
+    warning = params.monitor.rules[0]
+    assert isinstance(warning, WarningRule) and warning.level is Level.LIGHT
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda p: p["policy"]["rating_rules"][0]["when"][0].update(op="=>"),
+            r"policy\.rating_rules\.0\.when\.0\.op",
+        ),
+        (
+            lambda p: p["policy"]["rating_rules"][0]["when"][0].update(feture="x"),
+            r"policy\.rating_rules\.0\.when\.0\.feture: unknown key",
+        ),
+        (
+            lambda p: p["policy"]["rating_rules"][0].update(mode="sometimes"),
+            r"policy\.rating_rules\.0\.mode",
+        ),
+        (lambda p: p["monitor"]["rules"][0].update(level="urgent"), r"monitor\.rules\.0\.level"),
+        (
+            lambda p: p["policy"]["limits"]["model"].update(lgd=1.5),
+            r"policy\.limits\.model.*lgd must be",
+        ),
+        (lambda p: p["policy"]["limits"].update(in_force="both"), r"policy\.limits\.in_force"),
+    ],
+)
+def test_bad_rule_or_limit_is_named(tmp_path: Path, mutate, message: str) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ParamsError, match=message):
+        load_params(path)

@@ -13,9 +13,9 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
+
 from creditrisk.contract import ContractError
 from creditrisk.ingest import derive_columns, infer_numbers
-
 from pipelines.params import load_params
 from pipelines.run import merged_params
 from tests.conftest import REPO
@@ -75,14 +75,13 @@ def test_payments_without_purchases(tiny_tables: dict[str, pd.DataFrame]) -> Non
 
 
 def test_rules_naming_absent_features_are_left_out() -> None:
-    from pipelines.export import build_policy, usable_rules
+    from pipelines.params import scorer_policy
 
     params = load_params(REPO / "params.yaml")
-    keep, skip = usable_rules(params, ["months_on_book", "income_monthly"])
-    assert keep == [] and skip == [r.name for r in params.policy.rating_rules]
-    keep, skip = usable_rules(params, ["dpd_current", "months_on_book", "n_late_1p_365d"])
-    assert skip == [] and len(keep) == len(params.policy.rating_rules)
-    assert build_policy(params, rules=[]).rules == ()
+    policy, skip = scorer_policy(params, ["months_on_book", "income_monthly"])
+    assert policy.rules == () and skip == [r.name for r in params.policy.rating_rules]
+    policy, skip = scorer_policy(params, ["dpd_current", "months_on_book", "n_late_1p_365d"])
+    assert skip == [] and policy.rules == params.policy.rating_rules
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +112,7 @@ def german(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.mark.slow
 def test_german_credit_end_to_end(german: Path) -> None:
     r = german / "reports"
     validation = json.loads((r / "validation/summary.json").read_text())
@@ -151,6 +151,7 @@ def test_german_credit_end_to_end(german: Path) -> None:
     assert not re.search(r"\bG\d{3,4}\b", text)  # derived customer ids never shown
 
 
+@pytest.mark.slow
 def test_german_scorer_and_monitor_run(german: Path) -> None:
     model = mlflow.pyfunc.load_model(str(german / "data/scorer"))
     test = pd.read_parquet(german / "data/split/test.parquet")

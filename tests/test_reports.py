@@ -19,6 +19,9 @@ from tests.pipeline_run import (
     run_pipeline,
 )
 
+# Every test here runs on a whole small pipeline run (notebooks included).
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LOCK_HASHES = {
     "data/raw": "aaaa1111bbbb2222cccc3333dddd4444.dir",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from creditrisk.models.calibration import Calibrator
+from creditrisk.models.conditions import Condition, ConditionError
 from creditrisk.models.lgbm import train_lightgbm
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec, design_matrix
 from creditrisk.models.policy import (
-    Condition,
     FormulaLimits,
     ModelLimits,
     Policy,
@@ -20,9 +21,7 @@ from creditrisk.models.policy import (
     credit_limits,
 )
 from creditrisk.models.scorer import Scorer
-
-from pipelines.export import build_policy
-from pipelines.params import load_params
+from pipelines.params import load_params, scorer_policy
 from tests.conftest import REPO
 
 GRADES = ("S", "A", "B", "C")
@@ -123,14 +122,20 @@ def test_policy_rejects_inconsistent_settings() -> None:
         policy(model_limits=ModelLimits(0.5, 0.2, {"S": 40, "A": 30, "B": 35, "C": 10}, 3, 0, 1e4))
     with pytest.raises(PolicyError, match="unknown grade 'Z'"):
         policy(rules=(RatingRule("x", "Z", (Condition("f", ">", 1),)),))
-    with pytest.raises(PolicyError, match="unknown operator"):
-        policy(rules=(RatingRule("x", "A", (Condition("f", "~", 1),)),))
+    with pytest.raises(ConditionError, match="unknown operator '~'"):
+        Condition("f", "~", 1)
+    with pytest.raises(ConditionError, match="needs a list"):
+        Condition("region", "in", "south")
+    with pytest.raises(PolicyError, match="mode must be one of"):
+        RatingRule("x", "A", (Condition("f", ">", 1),), "sometimes")  # type: ignore[arg-type]
     assert Policy.from_dict(policy().to_dict()) == policy()
 
 
 def test_limits_never_rise_when_pd_rises() -> None:
     """All else equal, a higher PD never gives a higher limit (the params' policy)."""
-    p = build_policy(load_params(REPO / "params.yaml"))
+    params = load_params(REPO / "params.yaml")
+    p, skipped = scorer_policy(params, ["dpd_current", "months_on_book", "n_late_1p_365d"])
+    assert skipped == [] and len(p.rules) == len(params.policy.rating_rules)
     pd_grid = np.concatenate([np.geomspace(1e-4, 0.6, 400), [0.005, 0.0050001, 0.2, 0.2000001]])
     pd_grid.sort()
     for income in (np.nan, 300.0, 2500.0, 9000.0):

@@ -3,6 +3,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from creditrisk.features.split import SplitError, assign_splits, split_summary
 
 PERIODS = {

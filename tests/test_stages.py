@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from creditrisk.contract import ContractError
 
+from creditrisk.contract import ContractError
 from pipelines import generate, ingest, validate
 from tests.conftest import set_params
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from creditrisk.contract import ContractError
 from creditrisk.validation.errors import TableValidationError
-
 from pipelines import validate
 from tests.conftest import set_params, ts
 

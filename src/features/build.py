@@ -8,6 +8,7 @@ from datetime import date
 
 import ibis
 import ibis.expr.types as ir
+
 from creditrisk.features import dictionary as d
 from creditrisk.features.common import DAY, days_between, seconds
 from creditrisk.features.labels import (

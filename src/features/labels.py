@@ -15,6 +15,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+
 from creditrisk.features.common import DAY, seconds
 from creditrisk.features.repayments import PAID_TOLERANCE
 

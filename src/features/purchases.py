@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ibis.expr.types as ir
+
 from creditrisk.features.common import (
     DAY,
     days_between,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+
 from creditrisk.features.common import (
     DAY,
     days_between,

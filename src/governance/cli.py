@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print("\n\n".join(describe(r) for r in found.to_dict("records")))
+    print(
+        "\n\n".join(describe({str(k): v for k, v in r.items()}) for r in found.to_dict("records"))
+    )
     return 0
 
 

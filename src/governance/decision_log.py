@@ -19,13 +19,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
 from creditrisk.governance.pseudonym import pseudonymise
 
 LINEAGE_KEYS = ("model_name", "model_version", "model_alias", "mlflow_run_id", "training_data")
@@ -137,7 +138,7 @@ def find(log: Path, pseudonym: str, *, on: date | None = None) -> pd.DataFrame:
     condition = ds.field("customer_pseudonym") == pseudonym
     if on is not None:
         condition = condition & (ds.field("decision_date") == on.isoformat())
-    table = dataset.to_table(filter=condition).to_pandas()
+    table: pd.DataFrame = dataset.to_table(filter=condition).to_pandas()
     return table.sort_values(["logged_at", "decision_id"]).reset_index(drop=True)
 
 
@@ -174,3 +175,56 @@ def describe(record: Mapping[str, Any]) -> str:
         f"    input features sha256 {record['input_hash']}",
     ]
     return "\n".join(lines)
+
+
+class DecisionModel(Protocol):
+    """What :class:`LoggingScorer` wraps: the loaded pyfunc scorer (or the scorer itself)."""
+
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame: ...
+
+
+class LoggingScorer:
+    """A scorer whose every batch of decisions is appended to the decision log.
+
+    Logging is an explicit choice of the caller, who wraps the scorer; the exported model
+    itself never logs. ``lineage`` is the exported folder's lineage
+    (:func:`creditrisk.models.pyfunc.scorer_lineage`); ``features`` the model's inputs.
+    The model sees only ``customer_id`` and the features; other input columns (such as
+    ``as_of``, which the log records) are not passed on. Rows without a ``customer_id``
+    cannot be logged and are only scored.
+    """
+
+    def __init__(
+        self,
+        model: DecisionModel,
+        *,
+        log: Path,
+        key: bytes,
+        lineage: Mapping[str, str],
+        features: Sequence[str],
+        reasons: int,
+    ) -> None:
+        self.model = model
+        self.log = log
+        self.key = key
+        self.lineage = dict(lineage)
+        self.features = list(features)
+        self.reasons = reasons
+        self.logged = 0
+
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """The wrapped model's decisions; the batch is logged before they are returned."""
+        wanted = ["customer_id", *self.features]
+        decisions = self.model.predict(model_input[[c for c in wanted if c in model_input]])
+        if len(model_input) and "customer_id" in model_input.columns:
+            records = decision_records(
+                model_input,
+                decisions,
+                features=self.features,
+                lineage=self.lineage,
+                key=self.key,
+                reasons=self.reasons,
+            )
+            append(self.log, records)
+            self.logged += len(records)
+        return decisions

@@ -7,12 +7,15 @@ function, so the ranking of customers, and of SHAP reasons, is unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+
+import creditrisk.records as records
 
 # PD is kept inside [PD_FLOOR, 1 - PD_FLOOR]: a calibrated 0 would promise a customer can
 # never default and make log loss infinite.
@@ -54,7 +57,9 @@ class Calibrator:
             pd_ = np.interp(margin, self.x_, self.y_)
         else:
             pd_ = expit(self.a_ * margin + self.b_)
-        return np.clip(pd_, PD_FLOOR, 1 - PD_FLOOR)
+        return np.asarray(
+            np.clip(np.asarray(pd_, dtype="float64"), PD_FLOOR, 1 - PD_FLOOR), dtype="float64"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         if self.method == "isotonic":
@@ -72,3 +77,42 @@ class Calibrator:
         else:
             raise ValueError(f"unknown calibration method '{cal.method}'")
         return cal
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """``reports/calibration.json``: the calibration rows and the fit's effect on them."""
+
+    method: str
+    rows: int
+    defaults: int
+    default_rate: float
+    mean_pd_raw: float
+    mean_pd_calibrated: float
+    ece_raw: float
+    ece_calibrated: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return records.to_dict(self)
+
+
+def calibrate_margin(
+    margin: np.ndarray, y: np.ndarray, *, method: str, ece_bins: int
+) -> tuple[Calibrator, CalibrationSummary]:
+    """Fit a calibrator on held-out margins and labels and summarise what it changed
+    (mean PD and expected calibration error before and after)."""
+    from creditrisk.models.metrics import expected_calibration_error
+
+    calibrator = Calibrator(method).fit(margin, y)
+    raw, calibrated = np.asarray(expit(margin), dtype="float64"), calibrator.predict(margin)
+    summary = CalibrationSummary(
+        method=method,
+        rows=len(y),
+        defaults=int(y.sum()),
+        default_rate=float(y.mean()),
+        mean_pd_raw=float(raw.mean()),
+        mean_pd_calibrated=float(calibrated.mean()),
+        ece_raw=expected_calibration_error(y, raw, bins=ece_bins),
+        ece_calibrated=expected_calibration_error(y, calibrated, bins=ece_bins),
+    )
+    return calibrator, summary

@@ -11,13 +11,17 @@ to compare how the model treats groups. Gaps are flagged against thresholds:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+
+import creditrisk.records as records
 
 
 @dataclass(frozen=True)
@@ -118,3 +122,86 @@ def _auc(y: pd.Series, score: pd.Series) -> float:
     if y.nunique() < 2:
         return float("nan")
     return float(roc_auc_score(y.to_numpy(), score.to_numpy()))
+
+
+class GroupingKind(StrEnum):
+    """How a protected attribute's values become groups."""
+
+    CATEGORICAL = "categorical"  # the values as recorded
+    NUMERIC = "numeric"  # cut at ``bands``
+    BIRTH_YEAR = "birth_year"  # age at as_of, cut at ``bands`` (ages)
+
+
+@dataclass(frozen=True)
+class AttributeGrouping:
+    """The grouping of one protected attribute (``bands`` for numbers and ages)."""
+
+    kind: GroupingKind = GroupingKind.CATEGORICAL
+    bands: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", GroupingKind(self.kind))
+        object.__setattr__(self, "bands", tuple(self.bands))
+        if self.kind is not GroupingKind.CATEGORICAL and not self.bands:
+            raise ValueError(f"{self.kind} attributes need bands")
+
+
+@dataclass(frozen=True)
+class FairnessSummary:
+    """``reports/fairness.json``: flagged groups and each group's key outcomes."""
+
+    groups_flagged: int
+    flags: tuple[str, ...]
+    attributes: dict[str, dict[str, dict[str, Any]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return records.to_dict(self)
+
+
+def fairness_tables(
+    decisions: pd.DataFrame,
+    attributes: pd.DataFrame,
+    groupings: Mapping[str, AttributeGrouping],
+    *,
+    thresholds: FairnessThresholds,
+) -> dict[str, pd.DataFrame]:
+    """Per protected attribute (a column of ``attributes``, keyed by customer_id),
+    outcomes by group of the decisions (which carry as_of, pd, default, credit_limit).
+    Attributes named in ``groupings`` but absent from ``attributes`` are skipped."""
+    frame = decisions.merge(attributes, on="customer_id", how="left", validate="many_to_one")
+    out = {}
+    for name, spec in groupings.items():
+        if name not in frame.columns:
+            continue
+        label = name
+        if spec.kind is GroupingKind.BIRTH_YEAR:
+            groups = band(age_at(frame[name], frame["as_of"]), spec.bands)
+            label = f"age at as_of (from {name})"
+        elif spec.kind is GroupingKind.NUMERIC:
+            groups = band(frame[name], spec.bands)
+        else:
+            groups = frame[name].astype("string").fillna("unknown")
+        table = group_outcomes(
+            frame.assign(**{f"{name}_group": groups}), group=f"{name}_group", thresholds=thresholds
+        )
+        table["attribute"] = label
+        out[label] = table
+    return out
+
+
+def fairness_summary(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, FairnessSummary]:
+    """All groups in one table, and the summary of the flagged ones."""
+    table = pd.concat(tables.values(), ignore_index=True) if tables else pd.DataFrame()
+    flagged = table[~table["flags"].isin(["", "too_small_to_judge"])] if len(table) else table
+    summary = FairnessSummary(
+        groups_flagged=len(flagged),
+        flags=tuple(f"{r.attribute}={r.group}: {r.flags}" for r in flagged.itertuples()),
+        attributes={
+            a: {
+                str(r["group"]): {k: r[k] for k in ("n", "approval_rate", "mean_limit", "auc")}
+                for r in t.to_dict("records")
+            }
+            for a, t in tables.items()
+        },
+    )
+    return table, summary

@@ -96,8 +96,6 @@ def search_lightgbm(
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
     def objective(trial: optuna.Trial) -> float:
         trial_params = {
             **params,

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers and in CI
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from creditrisk.models.evaluation import Evaluation
 
 
 def roc_figure(curves: Mapping[str, pd.DataFrame], aucs: Mapping[str, float]) -> Figure:
@@ -106,3 +104,21 @@ def psi_by_month_figure(table: pd.DataFrame, *, top: int = 12) -> Figure:
         fig.colorbar(image, ax=ax2, label="PSI")
     fig.tight_layout()
     return fig
+
+
+def evaluation_figures(ev: Evaluation) -> dict[str, Figure]:
+    """Every figure of the evaluate stage, by file stem."""
+    c, r = ev.curves, ev.report
+    aucs = {"lightgbm": r.test.auc, "challenger": r.challenger.test.auc}
+    return {
+        "roc": roc_figure({"lightgbm": c["roc_lightgbm"], "challenger": c["roc_challenger"]}, aucs),
+        "calibration": calibration_figure(
+            {"lightgbm": c["calibration"], "challenger": c["calibration_challenger"]}
+        ),
+        "ks": ks_figure(c["roc_lightgbm"], r.test.ks),
+        "gains": gains_figure(
+            {"lightgbm": ev.tables["gains_lightgbm"], "challenger": ev.tables["gains_challenger"]}
+        ),
+        "psi": psi_figure(ev.tables["psi"]),
+        "psi_by_month": psi_by_month_figure(ev.tables["psi_by_month"]),
+    }

@@ -9,58 +9,30 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-OPERATORS = (">=", ">", "<=", "<", "==", "!=", "in", "not_in", "is_null", "not_null")
-RULE_MODES = ("override", "no_better_than")
+from creditrisk.models.conditions import Condition
+
+
+class RuleMode(StrEnum):
+    """How a rating rule changes the grade: set it, or only make it worse."""
+
+    OVERRIDE = "override"
+    NO_BETTER_THAN = "no_better_than"
+
+
+class LimitKind(StrEnum):
+    """Which limit is the credit limit: the model's (risk budget) or the formula's."""
+
+    MODEL = "model"
+    FORMULA = "formula"
 
 
 class PolicyError(ValueError):
     """The policy is inconsistent (unknown grade, operator, or non-monotone amounts)."""
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``feature op value``; a missing feature value fails every operator but is_null."""
-
-    feature: str
-    op: str
-    value: Any = None
-
-    def holds(self, x: np.ndarray) -> np.ndarray:
-        if self.op == "is_null":
-            return _is_null(x)
-        if self.op == "not_null":
-            return ~_is_null(x)
-        if self.op in ("in", "not_in"):
-            inside = np.isin(x.astype(object), list(self.value))
-            return (inside if self.op == "in" else ~inside) & ~_is_null(x)
-        if x.dtype.kind in "fiub":
-            v = float(self.value)
-            with np.errstate(invalid="ignore"):
-                result = {
-                    ">=": x >= v,
-                    ">": x > v,
-                    "<=": x <= v,
-                    "<": x < v,
-                    "==": x == v,
-                    "!=": (x != v) & ~np.isnan(x.astype("float64")),
-                }[self.op]
-            return np.asarray(result, dtype=bool)
-        if self.op in ("==", "!="):
-            eq = x.astype(object) == self.value
-            return (eq if self.op == "==" else ~eq) & ~_is_null(x)
-        raise PolicyError(f"operator {self.op} needs a numeric column, '{self.feature}' is text")
-
-
-def _is_null(x: np.ndarray) -> np.ndarray:
-    if x.dtype.kind == "f":
-        return np.isnan(x)
-    if x.dtype.kind in "iub":
-        return np.zeros(len(x), dtype=bool)
-    return np.array([v is None or v != v for v in x], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -71,7 +43,16 @@ class RatingRule:
     name: str
     grade: str
     when: tuple[Condition, ...]
-    mode: str = "override"
+    mode: RuleMode = RuleMode.OVERRIDE
+
+    def __post_init__(self) -> None:
+        if not self.when:
+            raise PolicyError(f"rating rule '{self.name}' has no conditions")
+        try:
+            object.__setattr__(self, "mode", RuleMode(self.mode))
+        except ValueError:
+            modes = [m.value for m in RuleMode]
+            raise PolicyError(f"rating rule '{self.name}': mode must be one of {modes}") from None
 
 
 @dataclass(frozen=True)
@@ -86,6 +67,13 @@ class ModelLimits:
     limit_without_income: float
     product_max: float
 
+    def __post_init__(self) -> None:
+        _in_range("lgd", self.lgd, low=0.0, high=1.0)
+        _in_range("pd_cutoff", self.pd_cutoff, low=0.0, high=1.0)
+        _in_range("income_multiple", self.income_multiple, low=0.0)
+        _in_range("limit_without_income", self.limit_without_income, low=0.0, strict=False)
+        _in_range("product_max", self.product_max, low=0.0)
+
 
 @dataclass(frozen=True)
 class FormulaLimits:
@@ -95,6 +83,22 @@ class FormulaLimits:
     income_multiple: float
     limit_without_income: float
     product_max: float
+
+    def __post_init__(self) -> None:
+        _in_range("income_multiple", self.income_multiple, low=0.0)
+        _in_range("limit_without_income", self.limit_without_income, low=0.0, strict=False)
+        _in_range("product_max", self.product_max, low=0.0)
+
+
+def _in_range(
+    name: str, value: float, *, low: float, high: float | None = None, strict: bool = True
+) -> None:
+    too_low = value <= low if strict else value < low
+    if too_low or (high is not None and value > high):
+        bound = f"{'above' if strict else 'at least'} {low:g}" + (
+            f" and at most {high:g}" if high is not None else ""
+        )
+        raise PolicyError(f"limits: {name} must be {bound}, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class Policy:
     rules: tuple[RatingRule, ...]
     model_limits: ModelLimits
     formula_limits: FormulaLimits
-    limit_in_force: str
+    limit_in_force: LimitKind
     round_to: float
     base_points: float
     base_odds: float
@@ -124,13 +128,10 @@ class Policy:
         for rule in self.rules:
             if rule.grade not in known:
                 raise PolicyError(f"rating rule '{rule.name}' sets unknown grade '{rule.grade}'")
-            if rule.mode not in RULE_MODES:
-                raise PolicyError(f"rating rule '{rule.name}': mode must be one of {RULE_MODES}")
-            for c in rule.when:
-                if c.op not in OPERATORS:
-                    raise PolicyError(f"rating rule '{rule.name}': unknown operator '{c.op}'")
-        if self.limit_in_force not in ("model", "formula"):
-            raise PolicyError("limits.in_force must be 'model' or 'formula'")
+        try:
+            object.__setattr__(self, "limit_in_force", LimitKind(self.limit_in_force))
+        except ValueError:
+            raise PolicyError("limits.in_force must be 'model' or 'formula'") from None
         for name, amounts in (
             ("model el_budget", self.model_limits.el_budget),
             ("formula base", self.formula_limits.base),
@@ -159,7 +160,7 @@ class Policy:
                 name=r["name"],
                 grade=r["grade"],
                 when=tuple(Condition(**c) for c in r["when"]),
-                mode=r.get("mode", "override"),
+                mode=RuleMode(r.get("mode", "override")),
             )
             for r in d["rules"]
         )
@@ -169,7 +170,7 @@ class Policy:
             rules=rules,
             model_limits=ModelLimits(**d["model_limits"]),
             formula_limits=FormulaLimits(**d["formula_limits"]),
-            limit_in_force=d["limit_in_force"],
+            limit_in_force=LimitKind(d["limit_in_force"]),
             round_to=float(d["round_to"]),
             base_points=float(d["base_points"]),
             base_odds=float(d["base_odds"]),
@@ -202,7 +203,9 @@ def apply_rules(
         if not match.any():
             continue
         target = policy.grades.index(rule.grade)
-        grade[match] = target if rule.mode == "override" else np.maximum(grade[match], target)
+        grade[match] = (
+            target if rule.mode is RuleMode.OVERRIDE else np.maximum(grade[match], target)
+        )
         fired[match] = rule.name
         open_ &= ~match
     return grade, fired
@@ -245,7 +248,7 @@ def credit_limits(
     )
     model_limit = _round_down(model_limit, policy.round_to)
     formula_limit = _round_down(formula_limit, policy.round_to)
-    model_in_force = policy.limit_in_force == "model"
+    model_in_force = policy.limit_in_force is LimitKind.MODEL
     return {
         "model_limit": model_limit,
         "model_policy": model_policy,

@@ -8,18 +8,18 @@ spec and the feature dictionary (reason texts). The model is defined from code
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import pandas as pd
+from mlflow.pyfunc import PythonModel
+
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureSpec
 from creditrisk.models.policy import Policy
 from creditrisk.models.scorer import Scorer
-from mlflow.pyfunc import PythonModel
 
 ARTIFACTS = ("lightgbm", "calibration", "policy", "features", "dictionary")
 
@@ -45,7 +45,9 @@ def load_scorer(paths: Mapping[str, str], *, model_version: str) -> Scorer:
 
 
 class CreditScorer(PythonModel):
-    """pyfunc wrapper: ``predict`` returns the scorer contract's frame."""
+    """pyfunc wrapper: ``predict`` returns the scorer contract's frame. It has no side
+    effects: to keep a decision log, wrap the loaded model in
+    :class:`creditrisk.governance.decision_log.LoggingScorer`."""
 
     def load_context(self, context: Any) -> None:
         config = context.model_config or {}
@@ -60,41 +62,7 @@ class CreditScorer(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        decisions = self.scorer.score(frame)
-        log = os.environ.get(DECISION_LOG_ENV)
-        if log and len(frame) and "customer_id" in frame.columns:
-            _log_decisions(Path(log), frame, decisions, self.scorer, self.lineage)
-        return decisions
-
-
-DECISION_LOG_ENV = "CREDITRISK_DECISION_LOG"  # a folder: the pyfunc scorer logs there too
-KEY_ENV = "CREDITRISK_PSEUDONYM_KEY"
-
-
-def _log_decisions(
-    log: Path,
-    frame: pd.DataFrame,
-    decisions: pd.DataFrame,
-    scorer: Scorer,
-    lineage: Mapping[str, str],
-) -> None:
-    from creditrisk.governance import decision_log
-
-    key = os.environ.get(KEY_ENV)
-    if not key:
-        raise RuntimeError(
-            f"{DECISION_LOG_ENV} is set but {KEY_ENV} is not: the decision log pseudonymises "
-            "customer ids with that key; set it from your secret store"
-        )
-    records = decision_log.decision_records(
-        frame,
-        decisions,
-        features=scorer.spec.features,
-        lineage=lineage,
-        key=key.encode("utf-8"),
-        reasons=scorer.policy.reasons,
-    )
-    decision_log.append(log, records)
+        return self.scorer.score(frame)
 
 
 def _flavor(folder: Path) -> dict[str, Any]:

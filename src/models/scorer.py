@@ -12,6 +12,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
 from creditrisk.models.metrics import score_points
@@ -100,7 +101,11 @@ class Scorer:
                 else:
                     X[:, j] = _to_float(col, name)
         for j, name in zip(self._categorical_pos, self._categorical_list, strict=True):
-            codes = self._levels[name].get_indexer(frame[name].astype(object)).astype("float64")
+            codes = (
+                self._levels[name]
+                .get_indexer(pd.Index(frame[name].astype(object)))
+                .astype("float64")
+            )
             codes[codes < 0] = np.nan
             X[:, j] = codes
         return X

@@ -6,6 +6,7 @@ pickle is written.
 """
 
 import mlflow.models
+
 from creditrisk.models.pyfunc import CreditScorer
 
 mlflow.models.set_model(CreditScorer())

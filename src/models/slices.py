@@ -22,7 +22,7 @@ def early_stopping_mask(calibration: pd.DataFrame, *, months: int, seed: int) ->
     months_seen = np.sort(calibration["as_of"].unique())
     if len(months_seen) > 1:
         cut = months_seen[min(months, len(months_seen) - 1) - 1]
-        return (calibration["as_of"] <= cut).to_numpy()
+        return np.asarray(calibration["as_of"] <= cut, dtype=bool)
     customers = np.sort(calibration["customer_id"].astype(str).unique())
     rng = np.random.default_rng(seed)
     chosen = set(rng.permutation(customers)[: len(customers) // 2])

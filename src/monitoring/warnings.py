@@ -12,12 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
-from creditrisk.models.policy import Condition
 
-LEVELS = ("light", "medium", "severe")
+from creditrisk.models.conditions import Condition
+
+
+class Level(StrEnum):
+    """Severity of an early warning, lowest first."""
+
+    LIGHT = "light"
+    MEDIUM = "medium"
+    SEVERE = "severe"
+
+
+LEVELS = tuple(Level)  # lowest to highest
 FREEZE = "freeze_limit"
 
 
@@ -30,13 +41,19 @@ class WarningRule:
     """``when`` all conditions hold, raise ``level`` and call for ``actions``."""
 
     name: str
-    level: str
+    level: Level
     actions: tuple[str, ...]
     when: tuple[Condition, ...]
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise WarningRuleError(f"warning rule '{self.name}': level must be one of {LEVELS}")
+        try:
+            object.__setattr__(self, "level", Level(self.level))
+        except ValueError:
+            levels = [lvl.value for lvl in Level]
+            raise WarningRuleError(
+                f"warning rule '{self.name}': level must be one of {levels}"
+            ) from None
+        object.__setattr__(self, "actions", tuple(self.actions))
         if not self.when:
             raise WarningRuleError(f"warning rule '{self.name}' has no conditions")
 
@@ -78,7 +95,8 @@ def evaluate_warnings(signals: pd.DataFrame, rules: Sequence[WarningRule]) -> pd
         for r in top:
             acts += [a for a in r.actions if a not in acts]
         actions.append(",".join(acts))
-    level = np.where(level_idx >= 0, np.asarray(LEVELS, dtype=object)[level_idx], "")
+    names_by_level = np.asarray([lvl.value for lvl in LEVELS], dtype=object)
+    level = np.where(level_idx >= 0, names_by_level[level_idx], "")
     return pd.DataFrame({"level": level, "rules": names, "actions": actions}, index=signals.index)
 
 
@@ -91,7 +109,7 @@ def new_limits(current: pd.Series, actions: pd.Series) -> pd.Series:
 
 def level_counts(levels: pd.Series) -> Mapping[str, int]:
     """Rows per level, every level present (0 when none)."""
-    return {lvl: int((levels == lvl).sum()) for lvl in LEVELS}
+    return {lvl.value: int((levels == lvl.value).sum()) for lvl in LEVELS}
 
 
 def _holds(rule: WarningRule, signals: pd.DataFrame) -> np.ndarray:

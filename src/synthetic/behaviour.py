@@ -53,7 +53,7 @@ LOW_SENSITIVITY = 0.25  # stress effect on customers outside the named regions/s
 
 def strain_up(z: np.ndarray, stress: float | np.ndarray, sens: np.ndarray) -> np.ndarray:
     """Monthly probability that a calm customer becomes strained."""
-    return expit(-3.5 - 0.8 * z + 1.6 * stress * sens)
+    return np.asarray(expit(-3.5 - 0.8 * z + 1.6 * stress * sens), dtype="float64")
 
 
 def strain_down(stress: float | np.ndarray, sens: np.ndarray) -> np.ndarray:
@@ -69,7 +69,10 @@ def onset_hazard(
     sens: np.ndarray,
 ) -> np.ndarray:
     """Monthly probability of distress onset (the customer stops paying)."""
-    return expit(-6.0 - 0.9 * z + 2.4 * regime + 0.9 * stress * sens - 0.5 * log_income_rel)
+    return np.asarray(
+        expit(-6.0 - 0.9 * z + 2.4 * regime + 0.9 * stress * sens - 0.5 * log_income_rel),
+        dtype="float64",
+    )
 
 
 def purchase_rate(
@@ -81,16 +84,18 @@ def purchase_rate(
 
 def financeable_share(amount_mu: np.ndarray) -> np.ndarray:
     """Share of a customer's purchases large enough to be financed (log-normal amounts)."""
-    return 1.0 - ndtr((np.log(MIN_FINANCED) - amount_mu) / AMOUNT_SIGMA)
+    return np.asarray(
+        1.0 - ndtr((np.log(MIN_FINANCED) - amount_mu) / AMOUNT_SIGMA), dtype="float64"
+    )
 
 
 def late_probability(
     z: np.ndarray, regime: np.ndarray, stress: np.ndarray, sens: np.ndarray
 ) -> np.ndarray:
     """Probability that an installment is paid after its due date (not in distress)."""
-    return expit(-2.0 - 0.8 * z + 2.0 * regime + 0.6 * stress * sens)
+    return np.asarray(expit(-2.0 - 0.8 * z + 2.0 * regime + 0.6 * stress * sens), dtype="float64")
 
 
 def partial_probability(z: np.ndarray, regime: np.ndarray) -> np.ndarray:
     """Probability that an installment is first paid only in part (not in distress)."""
-    return expit(-3.2 - 0.5 * z + 1.6 * regime)
+    return np.asarray(expit(-3.2 - 0.5 * z + 1.6 * regime), dtype="float64")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from creditrisk.synthetic import behaviour as b
 from creditrisk.synthetic.population import Calendar, Population
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from creditrisk.synthetic import behaviour as b
 from creditrisk.synthetic.dynamics import Paths
 from creditrisk.synthetic.population import Calendar, Population
@@ -145,7 +146,7 @@ def repayments_frame(
     second = first.loc[known2].copy()
     second["paid_date"] = pay.date2[known2].astype("datetime64[us]")
     second["amount_paid"] = pay.amount2[known2]
-    out = pd.concat([first, second], ignore_index=True)
+    out: pd.DataFrame = pd.concat([first, second], ignore_index=True)
     return out.sort_values(["loan_id", "installment_no", "paid_date"], kind="stable").reset_index(
         drop=True
     )
@@ -205,7 +206,7 @@ def _ranges(lengths: np.ndarray) -> np.ndarray:
     """1..n for each n in ``lengths``, concatenated."""
     total = int(lengths.sum())
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.arange(total) - starts + 1
+    return np.asarray(np.arange(total) - starts + 1, dtype="int64")
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:

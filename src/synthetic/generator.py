@@ -13,6 +13,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
 from creditrisk.synthetic.dynamics import simulate_paths
 from creditrisk.synthetic.events import (
     draw_purchases,

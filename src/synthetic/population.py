@@ -7,6 +7,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
 from creditrisk.synthetic import behaviour as b
 
 PRE_EXISTING_SHARE = 0.35  # customers created before the simulation starts
@@ -158,7 +159,7 @@ def _draw_income(z: np.ndarray, segment: np.ndarray, rng: np.random.Generator) -
     sigma = np.asarray(b.SEGMENT_INCOME_SIGMA)[segment]
     # Income is correlated with creditworthiness, but far from a proxy for it.
     log_income = np.log(median) + sigma * (0.45 * z + 0.89 * rng.standard_normal(len(z)))
-    return np.round(np.exp(log_income), -1).clip(200.0)
+    return np.asarray(np.round(np.exp(log_income), -1).clip(200.0), dtype="float64")
 
 
 def _draw_creation(

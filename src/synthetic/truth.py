@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from creditrisk.synthetic import behaviour as b
 from creditrisk.synthetic.dynamics import NEVER, Paths
 from creditrisk.synthetic.events import Purchases

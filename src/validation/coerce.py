@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from creditrisk.contract import Kind, TableSpec
 from creditrisk.validation.errors import TableValidationError
 
@@ -98,7 +99,8 @@ def _to_id(values: pd.Series) -> pd.Series:
 
 def _to_timestamp(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+        utc: pd.Series = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return utc.astype("datetime64[us]")
     if pd.api.types.is_datetime64_dtype(values):
         return values.astype("datetime64[us]")
     parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)

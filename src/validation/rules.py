@@ -14,6 +14,7 @@ from datetime import date
 
 import great_expectations.expectations as gxe
 import pandas as pd
+from great_expectations.expectations.expectation import Expectation
 
 HELPER_PREFIX = "_check_"
 
@@ -30,7 +31,7 @@ class Rule:
 
     column: str
     reason: str
-    expectation: gxe.Expectation
+    expectation: Expectation
 
 
 def _not_null(col: str) -> Rule:

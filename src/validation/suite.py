@@ -11,6 +11,7 @@ from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+
 from creditrisk.contract import TableSpec
 from creditrisk.validation.coerce import coerce_table
 from creditrisk.validation.errors import TableValidationError

@@ -1,0 +1,126 @@
+"""Where each artifact lives inside a stage's output folder, named once.
+
+A folder's root path comes from ``dvc.yaml`` (the stage's command line); the names of the
+files inside it are fixed here, and the stages, tests and benchmarks that read them go
+through these classes (:mod:`pipelines.model_files` reads the model files into objects).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from creditrisk.features.split import SPLITS
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class FeaturesDir:
+    """``data/features``: the feature table and its dictionary."""
+
+    root: Path
+
+    @property
+    def table(self) -> Path:
+        return self.root / "features.parquet"
+
+    @property
+    def dictionary(self) -> Path:
+        return self.root / "dictionary.json"
+
+
+@dataclass(frozen=True)
+class SplitDir:
+    """``data/split``: one Parquet file per period."""
+
+    root: Path
+
+    def period(self, name: str) -> Path:
+        return self.root / f"{name}.parquet"
+
+    def read(self, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.period(name))
+
+    def read_all(self) -> dict[str, pd.DataFrame]:
+        return {name: self.read(name) for name in SPLITS}
+
+
+@dataclass(frozen=True)
+class ModelsDir:
+    """``data/models``: the LightGBM model, its feature spec, the challenger scorecard,
+    the monotonicity review and the id of this pipeline run's MLflow run."""
+
+    root: Path
+
+    @property
+    def lightgbm(self) -> Path:
+        return self.root / "lightgbm.txt"
+
+    @property
+    def feature_spec(self) -> Path:
+        return self.root / "features.json"
+
+    @property
+    def scorecard(self) -> Path:
+        return self.root / "scorecard.json"
+
+    @property
+    def monotone_review(self) -> Path:
+        return self.root / "monotone_review.csv"
+
+    @property
+    def search_trials(self) -> Path:
+        return self.root / "search_trials.json"
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / "mlflow_run.json"
+
+
+@dataclass(frozen=True)
+class CalibrationDir:
+    """``data/calibration``: the fitted calibrator."""
+
+    root: Path
+
+    @property
+    def calibrator(self) -> Path:
+        return self.root / "calibration.json"
+
+
+@dataclass(frozen=True)
+class ScorerDir:
+    """``data/scorer``: the exported MLflow pyfunc folder."""
+
+    root: Path
+
+    @property
+    def policy(self) -> Path:
+        return self.root / "artifacts" / "policy.json"
+
+
+def predictions_file(folder: Path) -> Path:
+    """``data/predictions``: per-row predictions of every period."""
+    return folder / "predictions.parquet"
+
+
+def decisions_file(folder: Path) -> Path:
+    """``data/explain``: the scored test-period decisions."""
+    return folder / "decisions.parquet"
+
+
+def scores_file(folder: Path) -> Path:
+    """``data/scores``: one decision per customer at the scored snapshot."""
+    return folder / "scores.parquet"
+
+
+def alerts_file(folder: Path) -> Path:
+    """``data/alerts``: the early warnings of the monitored snapshot."""
+    return folder / "alerts.parquet"

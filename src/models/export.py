@@ -1,0 +1,85 @@
+"""What the exported scorer declares: its input example, its input and output columns
+(the scorer contract, typed), and the export report the model card reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+import creditrisk.records as records
+from creditrisk.models.matrix import FeatureSpec
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the scorer's signature: MLflow type name, column name, required."""
+
+    type: str
+    name: str
+    required: bool = True
+
+
+def input_columns(spec: FeatureSpec, example: pd.DataFrame) -> list[Column]:
+    """customer_id (optional) and every feature with the type the features stage writes:
+    counts as long (never null: no event counts 0), other numbers as double (null accepted:
+    the model treats it as missing), categories as string."""
+
+    def kind(f: str) -> str:
+        if f in spec.categories:
+            return "string"
+        return "long" if example[f].dtype.kind in "iu" else "double"
+
+    return [Column("string", "customer_id", False), *(Column(kind(f), f) for f in spec.features)]
+
+
+def output_columns(reasons: int) -> list[Column]:
+    """The scorer contract: one row per input row."""
+    k = range(1, reasons + 1)
+    return [
+        Column("string", "customer_id", False),
+        Column("double", "pd"),
+        Column("double", "score"),
+        Column("string", "grade"),
+        Column("double", "credit_limit"),
+        Column("string", "limit_policy"),
+        *(Column("string", f"reason_{i}", False) for i in k),
+        *(Column("string", f"reason_text_{i}", False) for i in k),
+        Column("string", "rating_rule"),
+        Column("double", "model_limit"),
+        Column("double", "formula_limit"),
+        Column("double", "margin"),
+        Column("string", "model_version"),
+    ]
+
+
+def input_example(test: pd.DataFrame, spec: FeatureSpec, rows: int = 3) -> pd.DataFrame:
+    """The first test-period rows, as a downstream system would send them."""
+    frame = test.head(rows)[["customer_id", *spec.features]].copy()
+    for f in ("customer_id", *spec.categories):
+        frame[f] = frame[f].astype(object)
+    return frame
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """``reports/export.json``: the registered version and what its policy holds."""
+
+    model_name: str
+    model_version: int
+    alias: str
+    run_id: str
+    features: int
+    reasons: int
+    limit_in_force: str
+    rating_rules: tuple[str, ...]
+    rating_rules_skipped: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return records.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportReport:
+        return records.from_dict(cls, data)

@@ -1,0 +1,255 @@
+"""Training of the LightGBM default model and the WoE scorecard challenger, with the
+monotonicity sweep, as one function that returns everything the train stage writes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+import creditrisk.records as records
+from creditrisk.governance.monotonicity import SweepResult, scorecard_trend, sweep_monotonicity
+from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
+from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
+from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
+from creditrisk.models.slices import early_stopping_mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScorecardSettings:
+    """optbinning's binning limits and the PDO scaling of the challenger's points."""
+
+    min_iv: float
+    max_n_prebins: int
+    min_prebin_size: float
+    max_n_bins: int
+    monotonic_trend: str
+    base_points: float
+    base_odds: float
+    pdo: float
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to train. ``lightgbm`` holds LightGBM's own parameters (seed and threads
+    included); ``search_trials`` 0 means no Optuna search."""
+
+    lightgbm: Mapping[str, Any]
+    exclude: tuple[str, ...]
+    monotone: bool
+    early_stopping_months: int
+    early_stopping_rounds: int
+    num_boost_round: int
+    seed: int
+    search_trials: int
+    search_timeout_seconds: float
+    check_rows: int
+    check_grid: int
+    check_tolerance: float
+    scorecard: ScorecardSettings
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """``reports/train.json``."""
+
+    best_iteration: int
+    n_features: int
+    n_monotone: int
+    train_rows: int
+    early_stopping_rows: int
+    early_stopping_auc: float
+    train_auc: float
+    challenger_variables: int
+    challenger_early_stopping_auc: float
+    search_trials: int
+    monotone_features_verified: int
+    scorecard_trend_disagrees: int
+    fit_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return records.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainSummary:
+        return records.from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The fitted models and what the train stage reports about them."""
+
+    booster: lgb.Booster
+    spec: FeatureSpec
+    scorecard: ScorecardTable
+    lightgbm_params: dict[str, Any]
+    trials: list[dict[str, Any]]
+    sweeps: list[SweepResult]
+    direction_review: pd.DataFrame
+    summary: TrainSummary
+
+
+def fit_models(
+    train: pd.DataFrame,
+    calibration: pd.DataFrame,
+    dictionary: Mapping[str, Mapping[str, Any]],
+    *,
+    protected: tuple[str, ...],
+    settings: TrainingSettings,
+) -> TrainingResult:
+    """Fit LightGBM on the train period, early-stopping on the first months of the
+    calibration period (the rest is left to the calibrator), and the challenger beside it;
+    then sweep every constrained feature to verify the monotone constraints held.
+
+    The sweep's verdicts are returned, not enforced: the caller writes the review and then
+    calls :func:`creditrisk.governance.monotonicity.check_monotonicity`.
+    """
+    s = settings
+    valid = calibration[
+        early_stopping_mask(calibration, months=s.early_stopping_months, seed=s.seed)
+    ]
+    spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
+    X, y = design_matrix(train, spec, table="train"), train["default"].to_numpy()
+    Xv, yv = design_matrix(valid, spec, table="calibration"), valid["default"].to_numpy()
+    log.info(
+        "training on %d rows (%d defaults), %d features (%d monotone); early stopping on %d "
+        "calibration rows",
+        len(X),
+        int(y.sum()),
+        len(spec.features),
+        sum(1 for v in spec.monotone.values() if v),
+        len(Xv),
+    )
+    started = time.perf_counter()
+    params, trials = _hyper_parameters(X, y, Xv, yv, spec, s)
+    booster = train_lightgbm(
+        X,
+        y,
+        X_valid=Xv,
+        y_valid=yv,
+        params=params,
+        monotone=spec.monotone_vector(),
+        num_boost_round=s.num_boost_round,
+        early_stopping_rounds=s.early_stopping_rounds,
+    )
+    seconds = time.perf_counter() - started
+    card = _challenger(X, y, spec, s.scorecard)
+    sweeps = sweep_monotonicity(
+        lambda frame: booster.predict(frame, raw_score=True),
+        X,
+        spec.monotone,
+        rows=s.check_rows,
+        grid=s.check_grid,
+        seed=s.seed,
+        tolerance=s.check_tolerance,
+    )
+    review = direction_review(spec.monotone, dictionary, card, sweeps)
+    summary = TrainSummary(
+        best_iteration=int(booster.best_iteration),
+        n_features=len(spec.features),
+        n_monotone=sum(1 for v in spec.monotone.values() if v),
+        train_rows=len(X),
+        early_stopping_rows=len(Xv),
+        early_stopping_auc=float(roc_auc_score(yv, margin(booster, Xv))),
+        train_auc=float(roc_auc_score(y, margin(booster, X))),
+        challenger_variables=len(card.variables),
+        challenger_early_stopping_auc=float(roc_auc_score(yv, card.predict_pd(Xv))),
+        search_trials=len(trials),
+        monotone_features_verified=len(sweeps),
+        scorecard_trend_disagrees=int((review["agrees"] == "no").sum()),
+        fit_seconds=round(seconds, 1),
+    )
+    return TrainingResult(booster, spec, card, params, trials, sweeps, review, summary)
+
+
+def _hyper_parameters(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    Xv: pd.DataFrame,
+    yv: np.ndarray,
+    spec: FeatureSpec,
+    s: TrainingSettings,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The LightGBM parameters: as given, or the best of an Optuna search."""
+    if not s.search_trials:
+        return dict(s.lightgbm), []
+    log.info("Optuna search: up to %d trials", s.search_trials)
+    return search_lightgbm(
+        X,
+        y,
+        X_valid=Xv,
+        y_valid=yv,
+        params=s.lightgbm,
+        monotone=spec.monotone_vector(),
+        num_boost_round=s.num_boost_round,
+        early_stopping_rounds=s.early_stopping_rounds,
+        n_trials=s.search_trials,
+        timeout_seconds=s.search_timeout_seconds,
+        seed=s.seed,
+    )
+
+
+def _challenger(
+    X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, c: ScorecardSettings
+) -> ScorecardTable:
+    log.info("fitting the challenger scorecard")
+    with warnings.catch_warnings():
+        # optbinning 1.0 uses pandas idioms pandas 3 deprecates; not the user's concern.
+        warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
+        return fit_scorecard(
+            X,
+            y,
+            categorical=list(spec.categories),
+            min_iv=c.min_iv,
+            max_n_prebins=c.max_n_prebins,
+            min_prebin_size=c.min_prebin_size,
+            max_n_bins=c.max_n_bins,
+            monotonic_trend=c.monotonic_trend,
+            base_points=c.base_points,
+            base_odds=c.base_odds,
+            pdo=c.pdo,
+        )
+
+
+def direction_review(
+    monotone: Mapping[str, int],
+    dictionary: Mapping[str, Mapping[str, Any]],
+    card: ScorecardTable,
+    sweeps: list[SweepResult],
+) -> pd.DataFrame:
+    """Per feature: the dictionary's declared direction, the event-rate trend the
+    challenger's binning found (a proposal for review), and the sweep's verdict."""
+    trends = {
+        v.name: scorecard_trend(v.event_rate) for v in card.variables if v.kind == "numerical"
+    }
+    verdict = {r.feature: ("verified" if r.ok else "VIOLATED") for r in sweeps}
+    rows = []
+    for name, constrained in monotone.items():
+        declared = int(dictionary.get(name, {}).get("direction", 0))
+        trend = trends.get(name)
+        agrees = (
+            "n/a"
+            if trend is None or trend == 0 or declared == 0
+            else ("yes" if trend == declared else "no")
+        )
+        rows.append(
+            {
+                "feature": name,
+                "declared_direction": declared,
+                "constrained": int(constrained),
+                "scorecard_trend": trend if trend is not None else "",
+                "agrees": agrees,
+                "sweep": verdict.get(name, "not constrained"),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,307 @@
+"""One monitoring run: the latest snapshot scored against the previous one and the
+reference population, with drift, grade migration and graded early warnings.
+
+:func:`monitor_snapshot` returns a :class:`Monitoring` with the typed
+:class:`MonitorReport` (``reports/monitor.json``), the tables behind the reports and the
+alerts; nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import creditrisk.records as records
+from creditrisk.models.conditions import usable_rules
+from creditrisk.models.scorer import Scorer
+from creditrisk.monitoring import drift
+from creditrisk.monitoring import warnings as ew
+from creditrisk.monitoring.signals import days_to_next_due
+
+
+@dataclass(frozen=True)
+class ReferencePopulation:
+    """The population drift is measured against: feature rows, their PDs and the as_of
+    span they come from."""
+
+    rows: pd.DataFrame
+    pd: np.ndarray
+    as_of_from: str
+    as_of_to: str
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    as_of_from: str
+    as_of_to: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class MonitorPsi:
+    score: float
+    features_above_0_25: int
+    max_feature: float
+    mean_feature: float
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """Customers per warning level (the highest that fired), in all, and frozen limits."""
+
+    light: int
+    medium: int
+    severe: int
+    total: int
+    share: float
+    frozen_limits: int
+
+
+@dataclass(frozen=True)
+class LastKnownRate:
+    """The latest month whose outcomes are known: observed against predicted."""
+
+    as_of: str
+    observed_rate: float
+    mean_pd: float
+    observed_over_predicted: float
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    """``reports/monitor.json``."""
+
+    as_of: str
+    previous_as_of: str
+    model_version: str
+    customers: int
+    reference: ReferenceInfo
+    psi: MonitorPsi
+    mean_pd: float
+    migration: dict[str, float]
+    alerts: AlertSummary
+    rules_fired: dict[str, int]
+    rules_skipped: tuple[str, ...]
+    default_rate_last_known: LastKnownRate | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return records.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorReport:
+        return records.from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """The report, its tables (CSI, default rate by month, migration matrix) and the
+    alerts: one row per customer with a warning, most severe first."""
+
+    report: MonitorReport
+    stability: pd.DataFrame
+    monthly: pd.DataFrame
+    migration: pd.DataFrame
+    alerts: pd.DataFrame
+
+
+class MonitoringError(ValueError):
+    """Nothing to monitor: no customer has a snapshot at the monitored date."""
+
+
+def monitor_snapshot(
+    now: pd.DataFrame,
+    before: pd.DataFrame,
+    *,
+    scorer: Scorer,
+    reference: ReferencePopulation,
+    predictions: pd.DataFrame,
+    loans: pd.DataFrame | None,
+    repayments: pd.DataFrame | None,
+    rules: Sequence[ew.WarningRule],
+    as_of: date,
+    previous: date,
+    psi_bins: int,
+) -> Monitoring:
+    """Score the snapshot at ``as_of`` and the one at ``previous``, and measure drift,
+    migration and early warnings.
+
+    Rules that use a signal this data does not have are left out (named in the report).
+
+    Raises:
+        MonitoringError: no customer has a snapshot at ``as_of``.
+    """
+    if now.empty:
+        raise MonitoringError(
+            f"no customer has a snapshot at monitor.as_of {as_of}: is it after the data's "
+            "start, and are there customers not yet in default?"
+        )
+    scored_now, scored_before = score_rows(scorer, now), score_rows(scorer, before)
+    features = list(scorer.spec.features)
+    stability = drift.stability_table(reference.rows, now, features, bins=psi_bins)
+    score_psi = drift.stability_table(
+        pd.DataFrame({"pd": reference.pd}), scored_now[["pd"]], ["pd"], bins=psi_bins
+    )["psi"].iloc[0]
+    monthly = drift.default_rate_by_month(predictions)
+    grades = list(scorer.policy.grades)
+    joined = join_snapshots(scored_now, scored_before)
+    matrix = drift.migration_matrix(joined["previous_grade"], joined["grade"], grades)
+    signals = warning_signals(now, joined, loans, repayments, as_of=as_of, grades=grades)
+    kept, skipped = usable_rules(rules, signals.columns)
+    fired = ew.evaluate_warnings(signals, kept)
+    alerts = alert_table(joined, fired, as_of)
+    counts = ew.level_counts(alerts["level"])
+    report = MonitorReport(
+        as_of=str(as_of),
+        previous_as_of=str(previous),
+        model_version=scorer.model_version,
+        customers=len(joined),
+        reference=ReferenceInfo(reference.as_of_from, reference.as_of_to, len(reference.rows)),
+        psi=MonitorPsi(
+            score=float(score_psi),
+            features_above_0_25=int((stability["psi"] > 0.25).sum()),
+            max_feature=float(stability["psi"].max()) if len(stability) else 0.0,
+            mean_feature=float(stability["psi"].mean()) if len(stability) else 0.0,
+        ),
+        mean_pd=float(scored_now["pd"].mean()),
+        migration=drift.migration_summary(matrix),
+        alerts=_alert_summary(counts, alerts, len(joined)),
+        rules_fired={r.name: _times_fired(fired["rules"], r.name) for r in kept},
+        rules_skipped=tuple(skipped),
+        default_rate_last_known=_last_known(monthly),
+    )
+    return Monitoring(report, stability, monthly, matrix, alerts)
+
+
+def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
+    """The scorer's decisions for feature rows, with their as_of."""
+    if rows.empty:
+        empty = scorer.score(rows.head(0))
+        return empty.assign(as_of=pd.Series(dtype="datetime64[us]"))
+    out = scorer.score(rows.reset_index(drop=True))
+    out["as_of"] = rows["as_of"].to_numpy()
+    return out
+
+
+def join_snapshots(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's decision now beside their PD, grade and limit at the previous
+    snapshot (missing for customers new since then)."""
+    prev = before[["customer_id", "pd", "grade", "credit_limit"]].rename(
+        columns={
+            "pd": "previous_pd",
+            "grade": "previous_grade",
+            "credit_limit": "previous_credit_limit",
+        }
+    )
+    cols = ["customer_id", "as_of", "pd", "grade", "credit_limit", "limit_policy"]
+    return now[cols].merge(prev, on="customer_id", how="left", validate="one_to_one")
+
+
+def warning_signals(
+    now: pd.DataFrame,
+    joined: pd.DataFrame,
+    loans: pd.DataFrame | None,
+    repayments: pd.DataFrame | None,
+    *,
+    as_of: date,
+    grades: Sequence[str],
+) -> pd.DataFrame:
+    """The signals early-warning rules can name: the model features, pd, previous_pd,
+    pd_ratio, grade_change and days_to_next_due (missing without loans and repayments)."""
+    signals = now.drop(columns=["as_of"]).merge(
+        joined.drop(columns=["as_of"]), on="customer_id", how="right", validate="one_to_one"
+    )
+    signals["pd_ratio"] = signals["pd"] / signals["previous_pd"]
+    signals["grade_change"] = ew.grade_change(signals["previous_grade"], signals["grade"], grades)
+    if loans is None or repayments is None:
+        signals["days_to_next_due"] = np.nan
+        return signals
+    due = days_to_next_due(loans, repayments, as_of=as_of)
+    return signals.merge(due, left_on="customer_id", right_index=True, how="left")
+
+
+def alert_table(joined: pd.DataFrame, fired: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """One row per customer with a warning, most severe first, then by customer_id: the
+    level, rules, actions, and the previous and new credit limit (0 where frozen)."""
+    table = pd.concat([joined.reset_index(drop=True), fired.reset_index(drop=True)], axis=1)
+    table = table[table["level"] != ""].copy()
+    table["new_credit_limit"] = ew.new_limits(table["credit_limit"], table["actions"])
+    table["as_of"] = pd.Timestamp(as_of)
+    order = {lvl.value: i for i, lvl in enumerate(reversed(ew.LEVELS))}
+    table = table.assign(_o=table["level"].map(order)).sort_values(["_o", "customer_id"])
+    cols = [
+        "customer_id",
+        "as_of",
+        "level",
+        "rules",
+        "actions",
+        "previous_credit_limit",
+        "new_credit_limit",
+        "pd",
+        "previous_pd",
+        "grade",
+        "previous_grade",
+    ]
+    return table[cols].rename(columns={"actions": "action"}).reset_index(drop=True)
+
+
+def _times_fired(fired_rules: pd.Series, name: str) -> int:
+    return int(fired_rules.str.split(",").map(lambda names: name in names).sum())
+
+
+def _alert_summary(counts: Mapping[str, int], alerts: pd.DataFrame, customers: int) -> AlertSummary:
+    total = int(sum(counts.values()))
+    return AlertSummary(
+        light=counts[ew.Level.LIGHT],
+        medium=counts[ew.Level.MEDIUM],
+        severe=counts[ew.Level.SEVERE],
+        total=total,
+        share=float(total / max(customers, 1)),
+        frozen_limits=int(alerts["action"].str.contains(ew.FREEZE).sum()),
+    )
+
+
+def _last_known(monthly: pd.DataFrame) -> LastKnownRate | None:
+    if monthly.empty:
+        return None
+    last = monthly.iloc[-1]
+    return LastKnownRate(
+        as_of=str(pd.Timestamp(last["as_of"]).date()),
+        observed_rate=float(last["observed_rate"]),
+        mean_pd=float(last["mean_pd"]),
+        observed_over_predicted=float(last["observed_over_predicted"]),
+    )
+
+
+def reference_population(
+    labelled: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    span: tuple[pd.Timestamp, pd.Timestamp] | None,
+    train: pd.DataFrame,
+) -> ReferencePopulation:
+    """The labelled snapshots (and their PDs) with as_of in ``span``; by default the
+    train period's.
+
+    Raises:
+        MonitoringError: the span holds no labelled snapshots.
+    """
+    lo, hi = (train["as_of"].min(), train["as_of"].max()) if span is None else span
+    lo, hi = pd.Timestamp(lo), pd.Timestamp(hi)
+    rows = labelled[(labelled["as_of"] >= lo) & (labelled["as_of"] <= hi)]
+    in_span = (predictions["as_of"] >= lo) & (predictions["as_of"] <= hi)
+    if rows.empty:
+        raise MonitoringError(
+            f"monitor.reference {lo.date()}..{hi.date()} holds no labelled snapshots; choose "
+            "dates inside the train, calibration or test periods"
+        )
+    return ReferencePopulation(
+        rows=rows,
+        pd=predictions.loc[in_span, "pd"].to_numpy(),
+        as_of_from=str(lo.date()),
+        as_of_to=str(hi.date()),
+    )
