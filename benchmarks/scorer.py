@@ -36,6 +36,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from creditrisk.models.pyfunc import scorer_artifacts
+
 REPO = Path(__file__).resolve().parents[1]
 SHAP_ROWS = 20_000
 
@@ -78,16 +80,7 @@ def latency(fn: Any, rows: list[pd.DataFrame], warmup: int = 100) -> tuple[float
 
 
 def predict_only_model(scorer_dir: Path, work: Path) -> Any:
-    artifacts = {
-        name: str(scorer_dir / "artifacts" / f)
-        for name, f in (
-            ("lightgbm", "lightgbm.txt"),
-            ("calibration", "calibration.json"),
-            ("policy", "policy.json"),
-            ("features", "features.json"),
-            ("dictionary", "dictionary.json"),
-        )
-    }
+    artifacts = scorer_artifacts(scorer_dir)
     full = mlflow.pyfunc.load_model(str(scorer_dir))
     path = work / "predict-only"
     with warnings.catch_warnings():

@@ -95,17 +95,6 @@ class CalibrationDir:
         return self.root / "calibration.json"
 
 
-@dataclass(frozen=True)
-class ScorerDir:
-    """``data/scorer``: the exported MLflow pyfunc folder."""
-
-    root: Path
-
-    @property
-    def policy(self) -> Path:
-        return self.root / "artifacts" / "policy.json"
-
-
 def predictions_file(folder: Path) -> Path:
     """``data/predictions``: per-row predictions of every period."""
     return folder / "predictions.parquet"

@@ -26,6 +26,7 @@ from creditrisk.models.explain_report import ExplainSummary
 from creditrisk.models.export import ExportReport
 from creditrisk.models.fairness import FairnessThresholds, fairness_summary, fairness_tables
 from creditrisk.models.policy import Policy
+from creditrisk.models.pyfunc import scorer_artifacts
 from creditrisk.reports.model_card import (
     ModelCardFacts,
     example_decision,
@@ -33,7 +34,7 @@ from creditrisk.reports.model_card import (
     to_html,
 )
 from pipelines import tracking
-from pipelines.artifacts import ModelsDir, ScorerDir, decisions_file, read_json
+from pipelines.artifacts import ModelsDir, decisions_file, read_json
 from pipelines.common import atomic_path, pseudonym_key, write_json
 from pipelines.model_files import read_spec
 from pipelines.params import Params, load_params
@@ -124,7 +125,7 @@ def _facts(
         calibration_table=pd.read_csv(reports / "evaluate/calibration.csv"),
         grade_table=pd.read_csv(reports / "evaluate/grades.csv"),
         psi_table=pd.read_csv(reports / "evaluate/psi.csv"),
-        policy=Policy.from_dict(read_json(ScorerDir(scorer).policy)),
+        policy=Policy.from_dict(read_json(Path(scorer_artifacts(scorer)["policy"]))),
         importance=pd.read_csv(reports / "explain/importance.csv"),
         reason_frequency=pd.read_csv(reports / "explain/reason_frequency.csv"),
         explain_summary=ExplainSummary.from_dict(read_json(reports / "explain/summary.json")),

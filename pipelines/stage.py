@@ -44,7 +44,12 @@ def parse_args(main: StageMain, argv: Sequence[str] | None = None) -> dict[str, 
 
 
 def stage_name(main: StageMain) -> str:
-    return main.__module__.rsplit(".", 1)[-1]
+    """``evaluate`` for ``pipelines.evaluate.main``, also when run as ``python -m``."""
+    module = main.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else module
+    return module.rsplit(".", 1)[-1]
 
 
 def timed(main: StageMain, kwargs: dict[str, Any]) -> float:

@@ -28,7 +28,6 @@ import yaml
 log = logging.getLogger("pipelines.tracking")
 
 EXPERIMENT = "credit-default"
-RUN_FILE = "mlflow_run.json"
 
 
 class TrackingError(RuntimeError):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines import calibrate, evaluate, features, generate, ingest, split, train, validate
+from pipelines.artifacts import ModelsDir
 from tests.conftest import REPO, set_params
 
 # Every test here runs on a whole small pipeline run (HTTP serving and Spark included).
@@ -152,7 +153,7 @@ def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> Non
 
     stray = prepared / "stray/models"
     shutil.copytree(prepared / "a/models", stray)
-    (stray / "mlflow_run.json").write_text(json.dumps({"run_id": "0" * 32}))
+    ModelsDir(stray).run_file.write_text(json.dumps({"run_id": "0" * 32}))
     with pytest.raises(TrackingError, match="not in the tracking store"):
         calibrate.main(stray, prepared / "data/split", prepared / "stray/cal", prepared / "s.json")
 

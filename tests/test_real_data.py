@@ -16,6 +16,7 @@ import yaml
 
 from creditrisk.contract import ContractError
 from creditrisk.ingest import derive_columns, infer_numbers
+from pipelines.artifacts import ModelsDir
 from pipelines.params import load_params
 from pipelines.run import merged_params
 from tests.conftest import REPO
@@ -132,7 +133,7 @@ def test_german_credit_end_to_end(german: Path) -> None:
         assert model["auc"] > 0.72
     assert "oracle" not in metrics  # real data: no generator truth
 
-    spec = json.loads((german / "data/models/features.json").read_text())
+    spec = json.loads(ModelsDir(german / "data/models").feature_spec.read_text())
     assert not set(PROTECTED) & set(spec["features"])
     assert "status_of_existing_checking_account" in spec["categories"]  # categorical
     assert "duration_in_month" in spec["features"]

@@ -215,9 +215,11 @@ def evaluate_model(
     )
     by_grade = mx.calibration_by_group(y, pd_test, test["grade"].to_numpy())
     by_decile = mx.calibration_by_group(y, pd_test, mx.decile_groups(pd_test))
-    features = list(models.spec.features)
-    by_month = stability_by_month(frames, preds, features, bins=settings.psi_bins)
-    psi_table = stability(frames["train"], frames["test"], preds, features, bins=settings.psi_bins)
+    refs = psi_references(
+        frames["train"], preds, list(models.spec.features), bins=settings.psi_bins
+    )
+    by_month = stability_by_month(frames, preds, refs)
+    psi_table = stability(frames["test"], preds, refs)
     tables = {
         "gains_lightgbm": mx.gains_table(y, pd_test),
         "gains_challenger": mx.gains_table(y, test["challenger_pd"].to_numpy()),
@@ -254,6 +256,7 @@ def predict_period(
     X = design_matrix(frame, models.spec, table=name)
     m = margin(models.booster, X)
     pd_ = models.calibrator.predict(m)
+    challenger_pd, challenger_points = models.scorecard.score(X)
     s = settings
     return pd.DataFrame(
         {
@@ -267,52 +270,47 @@ def predict_period(
                 pd_, base_points=s.base_points, base_odds=s.base_odds, pdo=s.pdo
             ),
             "grade": mx.assign_grades(pd_, bands=s.bands),
-            "challenger_pd": models.scorecard.predict_pd(X),
-            "challenger_points": models.scorecard.points(X),
+            "challenger_pd": challenger_pd,
+            "challenger_points": challenger_points,
         }
     )
+
+
+def psi_references(
+    train: pd.DataFrame, preds: pd.DataFrame, features: list[str], *, bins: int
+) -> dict[str, mx.PsiReference]:
+    """The train period's PSI bins of the score and of every feature, computed once."""
+    refs = {"score": mx.PsiReference(preds.loc[preds["split"] == "train", "score"], bins=bins)}
+    refs.update({f: mx.PsiReference(train[f], bins=bins) for f in features})
+    return refs
 
 
 def stability_by_month(
     frames: Mapping[str, pd.DataFrame],
     preds: pd.DataFrame,
-    features: list[str],
-    *,
-    bins: int,
+    refs: Mapping[str, mx.PsiReference],
 ) -> pd.DataFrame:
-    """PSI of the score and of every feature, for each as_of month, against the train
-    period (long format: as_of, variable, psi). The train period's bins are computed
-    once per variable."""
+    """PSI of the score and of every feature (the keys of ``refs``), for each as_of month,
+    against the train period (long format: as_of, variable, psi)."""
     rows = pd.concat([frames[name] for name in SPLITS], ignore_index=True)
-    train = frames["train"]
-    score_ref = mx.PsiReference(preds.loc[preds["split"] == "train", "score"], bins=bins)
-    refs = {f: mx.PsiReference(train[f], bins=bins) for f in features}
+    features = [f for f in refs if f != "score"]
     scores_by_month = dict(tuple(preds.groupby("as_of", sort=True)["score"]))
     out = []
     for month, part in rows.groupby("as_of", sort=True):
         out.append(
-            {"as_of": month, "variable": "score", "psi": score_ref.psi(scores_by_month[month])}
+            {"as_of": month, "variable": "score", "psi": refs["score"].psi(scores_by_month[month])}
         )
         out += [{"as_of": month, "variable": f, "psi": refs[f].psi(part[f])} for f in features]
     return pd.DataFrame(out)
 
 
 def stability(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    preds: pd.DataFrame,
-    features: list[str],
-    *,
-    bins: int,
+    test: pd.DataFrame, preds: pd.DataFrame, refs: Mapping[str, mx.PsiReference]
 ) -> pd.DataFrame:
     """PSI of the score and of every feature, test period against train period."""
-    score = mx.psi(
-        preds.loc[preds["split"] == "train", "score"],
-        preds.loc[preds["split"] == "test", "score"],
-        bins=bins,
-    )
+    score = refs["score"].psi(preds.loc[preds["split"] == "test", "score"])
     rows = [{"variable": "score", "psi": score}]
-    rows += [{"variable": f, "psi": mx.psi(train[f], test[f], bins=bins)} for f in features]
+    rows += [{"variable": f, "psi": r.psi(test[f])} for f, r in refs.items() if f != "score"]
     return pd.DataFrame(rows)
 
 

@@ -151,7 +151,10 @@ class PsiReference:
         )
         if self.numeric:
             ev = expected.to_numpy(dtype="float64", na_value=np.nan)
-            self.edges = np.unique(np.nanquantile(ev, np.linspace(0, 1, bins + 1)[1:-1]))
+            # np.quantile of the non-missing values: what np.nanquantile computes, faster.
+            known = ev[~np.isnan(ev)]
+            cuts = np.linspace(0, 1, bins + 1)[1:-1]
+            self.edges = np.unique(np.quantile(known, cuts)) if len(known) else np.array([])
             self.levels = pd.Index([])
         else:
             self.edges = np.array([])

@@ -81,10 +81,13 @@ def scorer_lineage(folder: Path) -> dict[str, str]:
     return {k: str(v) for k, v in (_flavor(folder).get("config") or {}).items()}
 
 
+def scorer_artifacts(folder: Path) -> dict[str, str]:
+    """Path of each artifact (:data:`ARTIFACTS`) of an exported folder, from its MLmodel."""
+    return {name: str(folder / a["path"]) for name, a in _flavor(folder)["artifacts"].items()}
+
+
 def load_scorer_folder(folder: Path) -> Scorer:
     """The :class:`Scorer` of an exported pyfunc folder (e.g. ``data/scorer``), built from
     its artifacts directly: the same model, without MLflow's input enforcement."""
-    meta = _flavor(folder)
-    paths = {name: str(folder / a["path"]) for name, a in meta["artifacts"].items()}
-    version = (meta.get("config") or {}).get("model_version", "unversioned")
-    return load_scorer(paths, model_version=str(version))
+    version = (_flavor(folder).get("config") or {}).get("model_version", "unversioned")
+    return load_scorer(scorer_artifacts(folder), model_version=str(version))

@@ -45,8 +45,13 @@ class Variable:
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             idx = np.searchsorted(np.asarray(self.splits), x, side="right")
             return np.where(np.isnan(x), -1, idx)
-        lookup = {level: i for i, group in enumerate(self.levels) for level in group}
-        return np.array([lookup.get(str(v), -1) if pd.notna(v) else -1 for v in values])
+        levels = [level for group in self.levels for level in group]
+        bins = np.array([i for i, group in enumerate(self.levels) for _ in group], dtype=np.int64)
+        # Text form of each value (as str() gives it); missing values match no level.
+        codes = pd.Index(levels, dtype=object).get_indexer(
+            pd.Index(values.astype("string").fillna("\0missing"), dtype=object)
+        )
+        return np.where(codes >= 0, bins[np.maximum(codes, 0)] if len(bins) else -1, -1)
 
 
 class ScorecardTable:
@@ -62,21 +67,23 @@ class ScorecardTable:
 
     def points(self, frame: pd.DataFrame) -> np.ndarray:
         """Total score points per row (higher = safer)."""
-        total = np.zeros(len(frame))
-        for v in self.variables:
-            idx = v.bin_index(frame[v.name])
-            pts = np.append(np.asarray(v.points, dtype="float64"), v.points_missing)
-            total += pts[idx]  # index -1 picks the appended missing-bin points
-        return total
+        return self.score(frame)[1]
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         """Default probability of the logistic regression on weights of evidence."""
+        return self.score(frame)[0]
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """PD and total points per row, binning each variable once."""
         logit = np.full(len(frame), self.intercept)
+        total = np.zeros(len(frame))
         for v in self.variables:
             idx = v.bin_index(frame[v.name])
             woe = np.append(np.asarray(v.woe, dtype="float64"), v.woe_missing)
-            logit += v.coefficient * woe[idx]
-        return np.asarray(expit(logit))
+            pts = np.append(np.asarray(v.points, dtype="float64"), v.points_missing)
+            logit += v.coefficient * woe[idx]  # index -1 picks the appended missing bin
+            total += pts[idx]
+        return np.asarray(expit(logit), dtype="float64"), total
 
     def to_dict(self) -> dict[str, Any]:
         return {
