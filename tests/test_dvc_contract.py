@@ -75,3 +75,15 @@ def test_stage_params_exist(name: str) -> None:
         for part in key.split("."):
             assert part in node, f"stage {name}: params key {key} not in params.yaml"
             node = node[part]
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_main_is_thin(name: str) -> None:
+    """A stage's main reads, calls src/, writes: 40 lines at most (the rest lives in src/)."""
+    module = _module(STAGES[name]["cmd"])
+    tree = ast.parse(module.read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    lines = (main.end_lineno or main.lineno) - main.lineno + 1
+    assert lines <= 40, f"stage {name}: main() is {lines} lines; move logic into src/"
+    cli = "if __name__ == \"__main__\":\n    cli(main)"
+    assert cli in module.read_text(), f"stage {name}: end with {cli!r} (flags from main)"
