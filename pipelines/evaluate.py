@@ -68,6 +68,7 @@ def main(
         spec=read_spec(m),
     )
     oracle = pd.read_parquet(truth) if params.data.is_synthetic and truth.exists() else None
+    oracle = oracle if oracle is not None and len(oracle) else None  # real data: no oracle
     ev = evaluate_model(
         SplitDir(split).read_all(),
         fitted,

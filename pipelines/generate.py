@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
+
 from creditrisk.synthetic.generator import Chunk, generate, n_chunks
 from creditrisk.synthetic.population import StressPeriod
-from pipelines.common import ParquetAppender, reset_dir
+from pipelines.common import ParquetAppender, reset_dir, write_table
 from pipelines.params import load_params
 from pipelines.stage import cli
 
@@ -23,6 +25,9 @@ RAW_TABLES = ("customers", "transactions", "loans", "repayments")
 
 def main(out: Path, truth: Path) -> None:
     params = load_params()
+    if not params.data.is_synthetic:
+        _nothing_to_generate(out, truth, params.data.source)
+        return
     p = params.generate
     log.info(
         "generating %d customers, %s to %s, seed %d, in %d chunk(s)",
@@ -49,6 +54,21 @@ def main(out: Path, truth: Path) -> None:
     )
     reset_dir(out)
     _write_chunks(chunks, out, truth, total=n_chunks(p.n_customers))
+
+
+def _nothing_to_generate(out: Path, truth: Path, source: str) -> None:
+    """With real data the generator does not run, and none of its settings apply: its
+    outputs are left empty (DVC expects them), so no oracle figures are reported."""
+    reset_dir(out)
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype="string"),
+            "as_of": pd.Series(dtype="datetime64[us]"),
+            "true_pd": pd.Series(dtype="float64"),
+        }
+    )
+    write_table(empty, truth)
+    log.info("data.source is %s: nothing to generate (the synthetic history is not used)", source)
 
 
 def _write_chunks(chunks: Iterable[Chunk], out: Path, truth: Path, *, total: int) -> None:

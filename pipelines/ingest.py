@@ -1,7 +1,10 @@
 """Stage ingest: bring the source tables (synthetic or a folder of exports) into data/raw/.
 
-Usage: python -m pipelines.ingest --synthetic data/synthetic/raw --out data/raw
+Usage: python -m pipelines.ingest --source data/synthetic/raw --out data/raw
            --report reports/ingest.json
+
+``--source`` is ``data.source`` (dvc.yaml fills it in from params.yaml, and lists the folder
+as a dependency, so a changed export is never ignored).
 
 CSV columns are read as text, so that a malformed value reaches validate intact and is
 quarantined with its original spelling rather than silently turned into a null here.
@@ -17,8 +20,10 @@ import pandas as pd
 
 from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
 from creditrisk.ingest import derive_columns, infer_numbers, map_columns
+from creditrisk.settings_check import Severity
+from pipelines.check import run_checks
 from pipelines.common import reset_dir, write_json, write_table
-from pipelines.params import DataParams, load_params
+from pipelines.params import DataParams, Params, load_params
 from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.ingest")
@@ -46,11 +51,12 @@ def read_source(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def main(synthetic: Path, out: Path, report: Path) -> None:
-    p = load_params().data
-    folder = synthetic if p.is_synthetic else Path(p.source)
-    if not folder.is_dir():
-        raise ContractError(f"data.source {folder} is not a folder")
+def main(source: Path, out: Path, report: Path) -> None:
+    params = load_params()
+    p, folder = params.data, source
+    if Path(p.source).resolve() != source.resolve():
+        raise ContractError(f"--source {source} is not data.source ({p.source}) of params.yaml")
+    _check(params, folder)
     found = {t: find_source_file(folder, t, p.files) for t in TABLES}
     present = {t: f for t, f in found.items() if f is not None}
     check_table_set(set(present))
@@ -67,6 +73,21 @@ def main(synthetic: Path, out: Path, report: Path) -> None:
         )
     summary["absent_tables"] = absent
     write_json(summary, report)
+
+
+def _check(params: Params, folder: Path) -> None:
+    """The settings check (python -m pipelines.check) first: every error at once."""
+    problems, _ = run_checks(params, folder)
+    for p in problems:
+        if p.severity is Severity.WARNING:
+            log.warning("%s", p)
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if errors:
+        raise ContractError(
+            f"{len(errors)} problem(s) with the source or its settings (python -m "
+            "pipelines.check lists them with the tables):\n"
+            + "\n".join(f"  {i}. {p}" for i, p in enumerate(errors, start=1))
+        )
 
 
 def _ingest_table(table: str, path: Path, target: Path, p: DataParams) -> int | None:

@@ -24,7 +24,12 @@ import pyarrow.parquet as pq
 from creditrisk.models.evaluation import EvaluationReport
 from creditrisk.models.explain_report import ExplainSummary
 from creditrisk.models.export import ExportReport
-from creditrisk.models.fairness import FairnessThresholds, fairness_summary, fairness_tables
+from creditrisk.models.fairness import (
+    FairnessThresholds,
+    fairness_summary,
+    fairness_tables,
+    groupings_for,
+)
 from creditrisk.models.policy import Policy
 from creditrisk.models.pyfunc import scorer_artifacts
 from creditrisk.reports.model_card import (
@@ -66,12 +71,11 @@ def main(
 ) -> None:
     params = load_params()
     scored = pd.read_parquet(decisions_file(decisions))
-    groups = fairness_tables(
-        scored,
-        _protected_attributes(customers, params),
-        params.model_card.fairness.attributes,
-        thresholds=_thresholds(params),
+    attributes = _protected_attributes(customers, params)
+    groupings = groupings_for(
+        attributes, params.features.protected, params.model_card.fairness.attributes
     )
+    groups = fairness_tables(scored, attributes, groupings, thresholds=_thresholds(params))
     facts = _facts(params, reports, scored, groups, dictionary, scorer, models, out)
     text = render_model_card(facts)
     with atomic_path(out) as tmp:
@@ -141,9 +145,9 @@ def _facts(
 
 
 def _protected_attributes(customers: Path, params: Params) -> pd.DataFrame:
-    """customer_id and the protected attributes compared for fairness that the customers
+    """customer_id and the protected attributes (features.protected) that the customers
     table holds (the others are named in a warning)."""
-    wanted = list(params.model_card.fairness.attributes)
+    wanted = list(params.features.protected)
     present = set(pq.read_schema(customers).names)
     missing = [a for a in wanted if a not in present]
     if missing:

@@ -18,6 +18,8 @@ from creditrisk.models.policy import FormulaLimits, LimitKind, ModelLimits, Poli
 from creditrisk.monitoring.warnings import WarningRule
 
 PARAMS_FILE = Path("params.yaml")
+# The generate stage's output: data.source names it to run on the synthetic history.
+SYNTHETIC_SOURCE = "data/synthetic/raw"
 TABLE_NAMES = ("customers", "transactions", "loans", "repayments", "outcomes")
 
 
@@ -26,7 +28,9 @@ class _Section(BaseModel):
 
 
 class DataParams(_Section):
-    source: str = "synthetic"
+    # The folder ingest reads (a DVC dependency of ingest through dvc.yaml's templating):
+    # the synthetic history (the default) or a folder of exports.
+    source: str = SYNTHETIC_SOURCE
     end_date: date
     files: dict[str, str] = Field(default_factory=dict)
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -47,9 +51,19 @@ class DataParams(_Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _source_is_a_folder(self) -> DataParams:
+        if self.source.strip() in ("", "synthetic"):
+            raise ValueError(
+                f"data.source must name a folder: {SYNTHETIC_SOURCE} for the synthetic "
+                "history, or the folder holding your export"
+            )
+        return self
+
     @property
     def is_synthetic(self) -> bool:
-        return self.source == "synthetic"
+        """Whether the source is the generate stage's synthetic history."""
+        return Path(self.source) == Path(SYNTHETIC_SOURCE)
 
 
 class LabelParams(_Section):
@@ -268,6 +282,9 @@ class ExplainParams(_Section):
 
 
 class FairnessParams(_Section):
+    # Overrides only: every attribute of features.protected is compared, grouped by its
+    # type (text: categories; birth years and ages: the usual age bands; other numbers:
+    # quartiles) unless named here.
     attributes: dict[str, AttributeGrouping] = {}
     approval_ratio_min: float = Field(0.8, gt=0, le=1)
     limit_ratio_min: float = Field(0.8, gt=0, le=1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -41,16 +42,38 @@ def merged_params(base: dict[str, Any], overrides: dict[str, Any], origin: Path)
             out[section] = {**out[section], **values}
         else:
             out[section] = values
-    source = out.get("data", {}).get("source", "synthetic")
-    if source != "synthetic" and not Path(source).is_absolute():
+    source = overrides.get("data", {}).get("source")
+    if source is not None and not Path(source).is_absolute():
         out["data"]["source"] = str((origin / source).resolve())
     return out
 
 
-def stages(dvc_yaml: Path) -> list[tuple[str, str]]:
-    """(name, command) of every stage, in the file's order (which is dependency order)."""
+TEMPLATE = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+
+
+def render(text: str, params: dict[str, Any]) -> str:
+    """``${section.key}`` replaced by its value in ``params``, as DVC's templating does.
+
+    Raises:
+        KeyError: the key is not in params.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        node: Any = params
+        for part in match.group(1).split("."):
+            node = node[part]
+        return str(node)
+
+    return TEMPLATE.sub(value, text)
+
+
+def stages(dvc_yaml: Path, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, command) of every stage, in the file's order (which is dependency order),
+    with ``${...}`` filled in from ``params`` (the project's params.yaml)."""
     spec = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    return [(name, " ".join(str(stage["cmd"]).split())) for name, stage in spec.items()]
+    return [
+        (name, render(" ".join(str(stage["cmd"]).split()), params)) for name, stage in spec.items()
+    ]
 
 
 def main(project: Path, overrides: Path, until: str | None) -> None:
@@ -64,7 +87,7 @@ def main(project: Path, overrides: Path, until: str | None) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project.resolve() / 'mlflow.db'}")
-    todo = stages(REPO / "dvc.yaml")
+    todo = stages(REPO / "dvc.yaml", params)
     names = [n for n, _ in todo]
     if until is not None:
         if until not in names:

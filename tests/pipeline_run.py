@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.conftest import REPO, set_params
 
 PSEUDONYM_KEY = "test-key-0123456789abcdef"
@@ -54,7 +56,7 @@ def run_pipeline(folder: Path, *, until: str = "model_card") -> Path:
     from pipelines.run import stages
     from pipelines.stage import run_command
 
-    todo = stages(REPO / "dvc.yaml")
+    todo = stages(REPO / "dvc.yaml", yaml.safe_load((folder / "params.yaml").read_text()))
     names = [n for n, _ in todo]
     if until not in names:
         raise ValueError(f"unknown stage {until}; stages are {names}")

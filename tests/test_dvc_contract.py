@@ -85,5 +85,5 @@ def test_stage_main_is_thin(name: str) -> None:
     main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
     lines = (main.end_lineno or main.lineno) - main.lineno + 1
     assert lines <= 40, f"stage {name}: main() is {lines} lines; move logic into src/"
-    cli = "if __name__ == \"__main__\":\n    cli(main)"
+    cli = 'if __name__ == "__main__":\n    cli(main)'
     assert cli in module.read_text(), f"stage {name}: end with {cli!r} (flags from main)"

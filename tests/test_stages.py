@@ -73,9 +73,10 @@ def test_ingest_maps_csv_exports(project: Path, tiny_tables: dict[str, pd.DataFr
             "files": {"transactions": "purchases.csv"},
             "columns": {"transactions": {"ts": "purchase_time", "amount": "gross"}},
         },
+        features={"static": ["income_monthly"], "protected": ["birth_year"]},
         validate={"max_quarantine_share": 0.7},
     )
-    ingest.main(project / "unused", project / "data/raw", project / "reports/ingest.json")
+    ingest.main(source, project / "data/raw", project / "reports/ingest.json")
     validate.main(
         project / "data/raw",
         project / "data/validated",
@@ -98,8 +99,8 @@ def test_ingest_names_a_wrong_mapping(project: Path, tiny_tables: dict[str, pd.D
     for name, frame in tiny_tables.items():
         frame.to_parquet(source / f"{name}.parquet", index=False)
     set_params(project, data={"source": str(source), "columns": {"transactions": {"ts": "when"}}})
-    with pytest.raises(ContractError, match=r"transactions.*'ts': 'when'"):
-        ingest.main(project / "unused", project / "data/raw", project / "reports/ingest.json")
+    with pytest.raises(ContractError, match=r"data\.columns\.transactions\.ts: 'when' is not"):
+        ingest.main(source, project / "data/raw", project / "reports/ingest.json")
 
 
 def test_ingest_requires_a_label_source(
@@ -110,7 +111,7 @@ def test_ingest_requires_a_label_source(
     tiny_tables["customers"].to_parquet(source / "customers.parquet", index=False)
     set_params(project, data={"source": str(source)})
     with pytest.raises(ContractError, match="labels cannot be made"):
-        ingest.main(project / "unused", project / "data/raw", project / "reports/ingest.json")
+        ingest.main(source, project / "data/raw", project / "reports/ingest.json")
 
 
 def test_features_and_split_stages(small: Path) -> None:

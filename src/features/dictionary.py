@@ -300,3 +300,14 @@ def customer_features(static: tuple[str, ...]) -> list[FeatureInfo]:
             )
         )
     return out
+
+
+def feature_sources(windows: tuple[int, ...] = (30, 90, 180, 365)) -> dict[str, str]:
+    """Feature name -> the contract table it is computed from (purchase and repayment
+    features for ``windows``; customer columns are not listed: they come from customers)."""
+    infos = [
+        *purchase_features(windows, with_category=True),
+        *repayment_features(windows),
+        *customer_features(()),
+    ]
+    return {f.name: f.source for f in infos}

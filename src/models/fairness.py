@@ -205,3 +205,42 @@ def fairness_summary(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, 
         },
     )
     return table, summary
+
+
+AGE_BANDS = (30.0, 45.0, 60.0)  # <30, 30-44, 45-59, 60+: the usual age bands
+
+
+def infer_grouping(values: pd.Series, *, name: str) -> AttributeGrouping:
+    """How to group a protected attribute when params do not say: text, booleans and
+    categories as recorded; a birth year (a name with "birth" or "year", whole numbers
+    from 1900 to 2100) as age at as_of in the usual bands; an age (a name with "age",
+    numbers from 10 to 120) in the same bands; any other number cut at its quartiles."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return AttributeGrouping(GroupingKind.CATEGORICAL)
+    known = values.dropna().astype("float64")
+    lowered = name.lower()
+    whole_years = bool(known.between(1900, 2100).all() and (known == known.round()).all())
+    if len(known) and ("birth" in lowered or "year" in lowered) and whole_years:
+        return AttributeGrouping(GroupingKind.BIRTH_YEAR, AGE_BANDS)
+    if len(known) and "age" in lowered and known.between(10, 120).all():
+        return AttributeGrouping(GroupingKind.NUMERIC, AGE_BANDS)
+    edges = (
+        tuple(sorted({float(q) for q in known.quantile([0.25, 0.5, 0.75])})) if len(known) else ()
+    )
+    if not edges:
+        return AttributeGrouping(GroupingKind.CATEGORICAL)
+    return AttributeGrouping(GroupingKind.NUMERIC, edges)
+
+
+def groupings_for(
+    attributes: pd.DataFrame,
+    protected: Sequence[str],
+    overrides: Mapping[str, AttributeGrouping],
+) -> dict[str, AttributeGrouping]:
+    """The grouping of every protected attribute the data holds: the override where params
+    give one, else :func:`infer_grouping` from the column."""
+    return {
+        name: overrides.get(name) or infer_grouping(attributes[name], name=name)
+        for name in protected
+        if name in attributes.columns
+    }

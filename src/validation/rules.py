@@ -78,6 +78,18 @@ def _not_before(col: str, other: str, reason: str) -> Rule:
     )
 
 
+def _snapshot_not_after(col: str, end: date) -> Rule:
+    """A snapshot date sees events strictly before it, so the day after the data's end is
+    the latest snapshot the data can describe (the usual as_of of a lender's outcomes)."""
+    limit = pd.Timestamp(end) + pd.Timedelta(days=2) - pd.Timedelta(microseconds=1)
+    last = (pd.Timestamp(end) + pd.Timedelta(days=1)).date().isoformat()
+    return Rule(
+        col,
+        f"{col}: after {last}, the day after the data's end (a snapshot sees only earlier events)",
+        gxe.ExpectColumnValuesToBeBetween(column=col, max_value=limit.to_pydatetime()),
+    )
+
+
 def rules_for(table: str, *, end_date: date, columns: pd.Index) -> list[Rule]:
     """The row-level rules of ``table``; rules on absent optional columns are left out."""
     builders: dict[str, Callable[[], list[Rule]]] = {
@@ -151,7 +163,7 @@ def rules_for(table: str, *, end_date: date, columns: pd.Index) -> list[Rule]:
             _not_null("customer_id"),
             _flag("customer_id", "customer_known", "not a valid customer"),
             _not_null("as_of"),
-            _not_after("as_of", end_date),
+            _snapshot_not_after("as_of", end_date),
             Rule(
                 "default",
                 "default: not 0 or 1",

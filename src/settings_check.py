@@ -1,0 +1,331 @@
+"""Every settings problem of a lender's export at once: the tables of a source folder
+checked against the raw contract and the settings that name their columns.
+
+:func:`check_source` takes the tables as read (before any mapping) and plain settings and
+returns a list of :class:`Problem`; errors would stop the run, warnings would not (rows
+that fail are quarantined, rules that cannot apply are left out). Nothing here reads
+files: ``pipelines/check.py`` does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+from creditrisk.contract import TABLES, ContractError, Kind, TableSpec
+from creditrisk.features.dictionary import feature_sources
+from creditrisk.ingest import derive_columns, map_columns
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the run would stop
+    WARNING = "warning"  # the run goes on: rows quarantined, a rule or attribute left out
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: where it is (a settings key or a table column) and what to do."""
+
+    severity: Severity
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """The settings that describe a source folder (the data section and a few others)."""
+
+    end_date: date
+    files: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    derive: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    select: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    static: Sequence[str] = ()
+    protected: Sequence[str] = ()
+    max_bad_share: float = 0.2
+    windows: tuple[int, ...] = (30, 90, 180, 365)
+    rule_features: Mapping[str, Sequence[str]] = field(default_factory=dict)  # rule -> names
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """What a table holds: rows, and the first and last date of its event column."""
+
+    table: str
+    file: str
+    rows: int
+    first: str
+    last: str
+
+
+def closest(name: str, choices: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of ``choices``, or ''."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    if not match:
+        lowered = {c.lower(): c for c in choices}
+        match = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+EVENT_DATES = {  # the date a table's first-and-last summary shows
+    "customers": "created_at",
+    "transactions": "ts",
+    "loans": "opened_at",
+    "repayments": "due_date",
+    "outcomes": "as_of",
+}
+# Dates that validate quarantines after the data's end (an installment may fall due later:
+# the schedule is known in advance; a payment may not be made later).
+NOT_AFTER_END = {**EVENT_DATES, "repayments": "paid_date"}
+
+
+def check_source(
+    raw: Mapping[str, pd.DataFrame | None],
+    file_names: Mapping[str, str],
+    s: SourceSettings,
+    *,
+    files_in_folder: Sequence[str],
+) -> tuple[list[Problem], list[TableSummary]]:
+    """Check every table of a source folder against the contract and the settings.
+
+    Args:
+        raw: each contract table as read from its file (None when the folder lacks it).
+        file_names: the file each present table was read from.
+        s: the settings.
+        files_in_folder: every file name in the folder (to suggest a misspelt one).
+    """
+    problems: list[Problem] = []
+    for table, name in s.files.items():
+        if raw.get(table) is None:
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    f"data.files.{table}",
+                    f"file '{name}' is not in the folder{closest(name, files_in_folder)}",
+                )
+            )
+    problems += _table_set(raw, s)
+    summaries: list[TableSummary] = []
+    mapped: dict[str, pd.DataFrame] = {}
+    for table, frame in raw.items():
+        if frame is None:
+            continue
+        shaped, found = _shape(table, frame, s)
+        problems += found
+        if shaped is None:
+            continue
+        mapped[table] = shaped
+        problems += _types(table, shaped, TABLES[table], s)
+        summaries.append(_summary(table, file_names[table], shaped))
+    problems += _customer_columns(mapped.get("customers"), s)
+    problems += _dates(mapped, s)
+    problems += _rules(s, set(mapped))
+    return problems, summaries
+
+
+def _table_set(raw: Mapping[str, pd.DataFrame | None], s: SourceSettings) -> list[Problem]:
+    present = {t for t, f in raw.items() if f is not None}
+    out = []
+    if "customers" not in present:
+        out.append(
+            Problem(
+                Severity.ERROR,
+                "tables",
+                "customers is required: a customers.csv or .parquet file, or data.files.customers",
+            )
+        )
+    if "repayments" not in present and "outcomes" not in present:
+        out.append(
+            Problem(
+                Severity.ERROR,
+                "tables",
+                "labels cannot be made: provide repayments (labels derived from late "
+                "installments) or outcomes (explicit labels)",
+            )
+        )
+    return out
+
+
+def _shape(
+    table: str, frame: pd.DataFrame, s: SourceSettings
+) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """The table after data.columns, data.derive and data.select, with every problem."""
+    problems = []
+    mapping = dict(s.columns.get(table, {}))
+    for contract, source in mapping.items():
+        if source not in frame.columns:
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    f"data.columns.{table}.{contract}",
+                    f"'{source}' is not a column of the file{closest(source, list(frame.columns))}",
+                )
+            )
+    usable = {k: v for k, v in mapping.items() if v in frame.columns}
+    try:
+        shaped = map_columns(frame, table, usable)
+        shaped = derive_columns(shaped, table, s.derive.get(table, {}))
+    except ContractError as exc:
+        return None, [*problems, Problem(Severity.ERROR, f"data.derive.{table}", str(exc))]
+    spec = TABLES[table]
+    for column in spec.columns:
+        if column not in shaped.columns:
+            hint = closest(column, [c for c in frame.columns if c not in usable.values()])
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    f"{table}.{column}",
+                    f"required column missing{hint}; map it with data.columns.{table}."
+                    f"{column}: <column in your file>",
+                )
+            )
+    select = list(s.select.get(table, []))
+    absent = [c for c in select if c not in shaped.columns]
+    if absent:
+        problems.append(
+            Problem(Severity.ERROR, f"data.select.{table}", f"keeps {absent}, which it lacks")
+        )
+    complete = not any(c not in shaped.columns for c in spec.columns)
+    return (shaped if complete else None), problems
+
+
+def _bad_values(values: pd.Series, kind: Kind) -> pd.Series:
+    """Non-missing values that do not convert to the contract column's kind."""
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    if kind is Kind.TIMESTAMP:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return pd.Series(False, index=values.index)
+        converted = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
+    elif kind in (Kind.FLOAT, Kind.INT):
+        converted = pd.to_numeric(values.where(present), errors="coerce")
+    else:
+        return pd.Series(False, index=values.index)
+    return present & converted.isna()
+
+
+def _types(table: str, frame: pd.DataFrame, spec: TableSpec, s: SourceSettings) -> list[Problem]:
+    out = []
+    for column, kind in spec.typed_columns.items():
+        if column not in frame.columns or not len(frame):
+            continue
+        bad = _bad_values(frame[column], kind)
+        if not bad.any():
+            continue
+        share = float(bad.mean())
+        examples = ", ".join(repr(v) for v in frame.loc[bad, column].head(3))
+        severity = Severity.ERROR if share > s.max_bad_share else Severity.WARNING
+        out.append(
+            Problem(
+                severity,
+                f"{table}.{column}",
+                f"{int(bad.sum()):,} of {len(frame):,} values are not {kind} values (e.g. "
+                f"{examples})"
+                + (
+                    f"; above validate.max_quarantine_share {s.max_bad_share:g}, the run stops"
+                    if severity is Severity.ERROR
+                    else "; those rows will be quarantined"
+                ),
+            )
+        )
+    return out
+
+
+def _customer_columns(customers: pd.DataFrame | None, s: SourceSettings) -> list[Problem]:
+    if customers is None:
+        return []
+    cols = list(customers.columns)
+    out = []
+    for key, names, severity, effect in (
+        ("features.static", s.static, Severity.ERROR, "the features stage would stop"),
+        ("features.protected", s.protected, Severity.WARNING, "it is left out of fairness"),
+    ):
+        for name in names:
+            if name not in cols:
+                out.append(
+                    Problem(
+                        severity,
+                        key,
+                        f"'{name}' is not a column of customers{closest(name, cols)}; {effect}",
+                    )
+                )
+    return out
+
+
+def _dates(tables: Mapping[str, pd.DataFrame], s: SourceSettings) -> list[Problem]:
+    """Events after the data's end (snapshots: after the day after it) are quarantined."""
+    out = []
+    end = pd.Timestamp(s.end_date) + pd.Timedelta(days=1)
+    for table, column in NOT_AFTER_END.items():
+        frame = tables.get(table)
+        if frame is None or column not in frame.columns or not len(frame):
+            continue
+        when = _as_dates(frame[column])
+        limit = end + pd.Timedelta(days=1) if table == "outcomes" else end
+        late = when >= limit
+        if not late.any():
+            continue
+        share = float(late.mean())
+        last = (limit - pd.Timedelta(days=1)).date()
+        severity = Severity.ERROR if share > s.max_bad_share else Severity.WARNING
+        out.append(
+            Problem(
+                severity,
+                f"{table}.{column}",
+                f"{int(late.sum()):,} of {len(frame):,} rows are dated after {last} "
+                f"(data.end_date {s.end_date}"
+                + (", plus one day for a snapshot" if table == "outcomes" else "")
+                + f"); the latest is {when.max().date()}. "
+                + (
+                    "Is data.end_date the extraction date of this export?"
+                    if severity is Severity.ERROR
+                    else "Those rows will be quarantined."
+                ),
+            )
+        )
+    return out
+
+
+def _rules(s: SourceSettings, present: set[str]) -> list[Problem]:
+    """Rating and warning rules naming features whose source table is absent."""
+    # Early-warning signals computed from the repayment history, beside the features.
+    sources = {**feature_sources(s.windows), "days_to_next_due": "repayments"}
+    out = []
+    for rule, names in s.rule_features.items():
+        missing = sorted({n for n in names if sources.get(n, "customers") not in present})
+        if missing:
+            out.append(
+                Problem(
+                    Severity.WARNING,
+                    rule,
+                    f"names {missing}, which this data cannot compute (their table is absent); "
+                    "the rule is left out",
+                )
+            )
+    return out
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return out
+    return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
+def _summary(table: str, file: str, frame: pd.DataFrame) -> TableSummary:
+    column = EVENT_DATES[table]
+    when = _as_dates(frame[column]) if column in frame.columns else pd.Series(dtype="object")
+    known = when.dropna()
+    first = str(known.min().date()) if len(known) else "-"
+    last = str(known.max().date()) if len(known) else "-"
+    return TableSummary(table, file, len(frame), first, last)
