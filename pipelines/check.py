@@ -36,14 +36,17 @@ from pipelines.params import PARAMS_FILE, Params, ParamsError, load_params
 log = logging.getLogger("pipelines.check")
 
 
-def source_settings(params: Params) -> SourceSettings:
-    """The settings that describe the source folder, from params."""
+def source_settings(params: Params, *, with_rules: bool = True) -> SourceSettings:
+    """The settings that describe the source folder, from params; ``with_rules`` adds the
+    rating and warning rules (checked for features this data cannot compute)."""
     d = params.data
-    rules = {
-        f"policy.rating_rules.{r.name}": [c.feature for c in r.when]
-        for r in params.policy.rating_rules
-    }
-    rules |= {f"monitor.rules.{r.name}": [c.feature for c in r.when] for r in params.monitor.rules}
+    rules: dict[str, list[str]] = {}
+    if with_rules:
+        for where, group in (
+            ("policy.rating_rules", params.policy.rating_rules),
+            ("monitor.rules", params.monitor.rules),
+        ):
+            rules |= {f"{where}.{r.name}": [c.feature for c in r.when] for r in group}
     return SourceSettings(
         end_date=d.end_date,
         files=d.files,
@@ -54,7 +57,7 @@ def source_settings(params: Params) -> SourceSettings:
         protected=params.features.protected,
         max_bad_share=params.validate_.max_quarantine_share,
         rule_features=rules,
-        windows=params.features.windows_days,
+        windows=params.features.windows_days if with_rules else (),
     )
 
 
@@ -74,8 +77,11 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def run_checks(params: Params, folder: Path) -> tuple[list[Problem], list[TableSummary]]:
-    """Every problem of the settings against ``folder``, and what each table holds."""
+def run_checks(
+    params: Params, folder: Path, *, with_rules: bool = True
+) -> tuple[list[Problem], list[TableSummary]]:
+    """Every problem of the settings against ``folder``, and what each table holds
+    (``with_rules``: also rules naming features the data cannot compute, a warning)."""
     if not folder.is_dir():
         problem = Problem(Severity.ERROR, "data.source", f"{folder} is not a folder")
         return [problem], []
@@ -83,7 +89,8 @@ def run_checks(params: Params, folder: Path) -> tuple[list[Problem], list[TableS
     raw = {t: (_read(p) if p is not None else None) for t, p in found.items()}
     names = {t: p.name for t, p in found.items() if p is not None}
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
-    return check_source(raw, names, source_settings(params), files_in_folder=files)
+    settings = source_settings(params, with_rules=with_rules)
+    return check_source(raw, names, settings, files_in_folder=files)
 
 
 def describe(problems: list[Problem], summaries: list[TableSummary]) -> str:

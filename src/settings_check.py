@@ -158,7 +158,8 @@ def _table_set(raw: Mapping[str, pd.DataFrame | None], s: SourceSettings) -> lis
 def _shape(
     table: str, frame: pd.DataFrame, s: SourceSettings
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """The table after data.columns, data.derive and data.select, with every problem."""
+    """The table after data.columns, data.derive and data.select, with every problem (a
+    table lacking a required column is still checked for the columns it has)."""
     problems = []
     mapping = dict(s.columns.get(table, {}))
     for contract, source in mapping.items():
@@ -194,8 +195,7 @@ def _shape(
         problems.append(
             Problem(Severity.ERROR, f"data.select.{table}", f"keeps {absent}, which it lacks")
         )
-    complete = not any(c not in shaped.columns for c in spec.columns)
-    return (shaped if complete else None), problems
+    return shaped, problems
 
 
 def _bad_values(values: pd.Series, kind: Kind) -> pd.Series:
@@ -296,11 +296,16 @@ def _dates(tables: Mapping[str, pd.DataFrame], s: SourceSettings) -> list[Proble
 
 def _rules(s: SourceSettings, present: set[str]) -> list[Problem]:
     """Rating and warning rules naming features whose source table is absent."""
-    # Early-warning signals computed from the repayment history, beside the features.
+    if not s.rule_features:
+        return []
+    # Early-warning signals computed from the repayment history, beside the features;
+    # customer columns, pd and the change signals are always there.
     sources = {**feature_sources(s.windows), "days_to_next_due": "repayments"}
     out = []
     for rule, names in s.rule_features.items():
-        missing = sorted({n for n in names if sources.get(n, "customers") not in present})
+        missing = sorted(
+            {n for n in names if sources.get(n, "customers") not in (*present, "customers")}
+        )
         if missing:
             out.append(
                 Problem(

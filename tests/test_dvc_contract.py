@@ -4,6 +4,7 @@ packages it imports, and every params section it names loads."""
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,64 @@ def test_stage_main_is_thin(name: str) -> None:
     assert lines <= 40, f"stage {name}: main() is {lines} lines; move logic into src/"
     cli = 'if __name__ == "__main__":\n    cli(main)'
     assert cli in module.read_text(), f"stage {name}: end with {cli!r} (flags from main)"
+
+
+def _declared(key: str, declared: list[str]) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in declared)
+
+
+@pytest.mark.slow
+def test_every_params_key_a_stage_reads_is_declared(tmp_path: Path) -> None:
+    """Run every stage on a small synthetic project, recording which params keys it
+    reads; each must be in its dvc.yaml ``params`` (else a changed key leaves it stale)."""
+    import importlib
+
+    import pipelines.params
+    from pipelines.run import stages
+    from pipelines.stage import run_command
+    from tests.params_recorder import recording
+    from tests.pipeline_run import inside, new_project
+
+    folder = new_project(tmp_path / "p", generate={"n_customers": 600})
+    read: dict[str, set[str]] = {}
+    with inside(folder):
+        todo = stages(REPO / "dvc.yaml", yaml.safe_load((folder / "params.yaml").read_text()))
+        for name, cmd in todo:
+            module = importlib.import_module(cmd.split()[2])
+            read[name] = set()
+            original = module.load_params
+            module.load_params = recording(pipelines.params.load_params, read[name])
+            try:
+                run_command(cmd)
+            finally:
+                module.load_params = original
+    undeclared = {
+        name: sorted(k for k in keys if not _declared(k, STAGES[name].get("params", [])))
+        for name, keys in read.items()
+    }
+    assert not any(undeclared.values()), f"params read but not declared: {undeclared}"
+    assert all(read.values()), f"a stage read no params at all: {read}"
+
+
+# The decision log is append-only: a DVC out would be deleted before each run.
+UNTRACKED = {"data/decision_log"}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_path_flag_is_a_dep_or_an_out(name: str) -> None:
+    """Each path a stage's command passes is declared: read (deps) or written (outs)."""
+    stage = STAGES[name]
+    declared = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
+    declared += [o if isinstance(o, str) else next(iter(o)) for o in stage.get("outs", [])]
+    for key in ("metrics", "plots"):
+        declared += [m if isinstance(m, str) else next(iter(m)) for m in stage.get(key, [])]
+    words = stage["cmd"].split()
+    paths = [w.strip('"') for flag, w in itertools.pairwise(words) if flag.startswith("--")]
+    for path in paths:
+        if path in UNTRACKED:
+            continue
+        inside_declared = any(path.startswith(d.rstrip("/") + "/") for d in declared)
+        holds_declared = any(d.startswith(path.rstrip("/") + "/") for d in declared)
+        assert path in declared or inside_declared or holds_declared, (
+            f"stage {name}: {path} is in its command but neither a dep nor an out"
+        )

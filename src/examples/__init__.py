@@ -1,0 +1,1 @@
+"""Example exports built from the synthetic history (the shapes real users bring)."""
