@@ -76,6 +76,10 @@ class ModelsDir:
         return self.root / "monotone_review.csv"
 
     @property
+    def pruning(self) -> Path:
+        return self.root / "pruning.csv"
+
+    @property
     def search_trials(self) -> Path:
         return self.root / "search_trials.json"
 

@@ -170,6 +170,14 @@ class MonotoneCheckParams(_Section):
     tolerance: float = Field(1e-9, ge=0)  # log-odds; smaller moves are float noise
 
 
+class PruneParams(_Section):
+    """Near-duplicate features dropped before training (see creditrisk.models.pruning)."""
+
+    enabled: bool = True
+    max_abs_corr: float = Field(0.98, gt=0, le=1)  # on the train period
+    rows: int = Field(200_000, gt=0)  # sampled train rows for correlations and IV
+
+
 class TrainParams(_Section):
     """LightGBM hyper-parameters (LightGBM's own names) and the training protocol."""
 
@@ -193,6 +201,7 @@ class TrainParams(_Section):
     seed: int
     search: SearchParams = Field(default_factory=lambda: SearchParams())
     monotone_check: MonotoneCheckParams = Field(default_factory=lambda: MonotoneCheckParams())
+    prune: PruneParams = Field(default_factory=lambda: PruneParams())
 
     def lightgbm_params(self) -> dict[str, float | int | str | bool]:
         """The LightGBM parameter dict (deterministic for the seed and thread count)."""

@@ -44,6 +44,8 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     write_json(result.spec.to_dict(), models.feature_spec)
     write_json(result.scorecard.to_dict(), models.scorecard)
     result.direction_review.to_csv(models.monotone_review, index=False)
+    result.pruning.to_csv(models.pruning, index=False)
+    result.pruning.to_csv(models.pruning, index=False)
     if result.trials:
         write_json(result.trials, models.search_trials)
     write_json(result.summary.to_dict(), metrics)
@@ -84,6 +86,8 @@ def settings(params: Params) -> TrainingSettings:
         check_rows=p.monotone_check.rows,
         check_grid=p.monotone_check.grid,
         check_tolerance=p.monotone_check.tolerance,
+        prune_max_abs_corr=p.prune.max_abs_corr if p.prune.enabled else None,
+        prune_rows=p.prune.rows,
         scorecard=ScorecardSettings(
             min_iv=c.min_iv,
             max_n_prebins=c.max_n_prebins,
@@ -103,9 +107,11 @@ def _track(result: TrainingResult, params: Params, models: ModelsDir, dictionary
     mlflow.log_params(
         {
             **tracking.flatten(
-                "train", {**result.lightgbm_params, **p.model_dump(exclude={"search"})}
+                "train",
+                {**result.lightgbm_params, **p.model_dump(exclude={"search", "prune"})},
             ),
             **tracking.flatten("train.search", p.search.model_dump()),
+            **tracking.flatten("train.prune", p.prune.model_dump()),
             **tracking.flatten("challenger", params.challenger.model_dump()),
             **tracking.flatten("labels", params.labels.model_dump()),
             **{f"split.{n}": f"{a}..{b}" for n, (a, b) in sp.model_dump(include=_PERIODS).items()},
@@ -118,6 +124,7 @@ def _track(result: TrainingResult, params: Params, models: ModelsDir, dictionary
     for path in files:
         mlflow.log_artifact(str(path), artifact_path="model_inputs")
     mlflow.log_artifact(str(models.monotone_review), artifact_path="reports")
+    mlflow.log_artifact(str(models.pruning), artifact_path="reports")
 
 
 _PERIODS = {"train", "calibration", "test"}

@@ -176,3 +176,44 @@ def test_dictionary_describes_every_feature(tiny_tables: dict[str, pd.DataFrame]
     for name, entry in plan.dictionary().items():
         assert entry["direction"] in (-1, 0, 1), name
         assert entry["reason"] and entry["description"] and entry["unit"] and entry["source"], name
+
+
+def test_installment_sequence_amounts_and_utilisation_by_hand(
+    tiny_tables: dict[str, pd.DataFrame],
+) -> None:
+    """C1's loan L1 (principal 300): installments of 100 due May 1 (paid that day), June 1
+    (60 paid June 20, 40 on July 10) and July 1 (unpaid)."""
+    out = features_for(tiny_tables, ["2023-07-15"]).set_index("customer_id").loc["C1"]
+    # Most recent first: July (unpaid, 14 days), June (completed July 10: 39 days late), May.
+    assert [out[f"inst_dpd_k{k}"] for k in (1, 2, 3)] == [14, 39, 0]
+    assert [out[f"inst_amount_paid_k{k}"] for k in (1, 2, 3)] == [0.0, 100.0, 100.0]
+    assert [out[f"inst_paid_ratio_k{k}"] for k in (1, 2, 3)] == [0.0, 1.0, 1.0]
+    assert all(pd.isna(out[f"inst_dpd_k{k}"]) for k in (4, 5, 6))  # fewer than k: null
+    assert out["amount_due_sum_30d"] == 100.0 and out["amount_due_sum_90d"] == 300.0
+    assert out["amount_paid_sum_90d"] == 200.0 and out["shortfall_sum_90d"] == 100.0
+    assert out["shortfall_max_90d"] == 100.0 and out["days_early_mean_90d"] == 0.0
+    assert out["paid_ratio_var_90d"] == pytest.approx(1 / 3)  # ratios 0, 1, 1
+    assert out["due_to_principal_k1"] == pytest.approx(1 / 3)
+    assert out["outstanding_to_principal"] == pytest.approx(1 / 3)  # July's 100 of 300
+    assert out["amount_due_slope_k"] == 0.0  # three installments of 100
+
+
+def test_sequence_ignores_payments_and_installments_on_or_after_as_of(
+    tiny_tables: dict[str, pd.DataFrame],
+) -> None:
+    # On July 10 the payment made that day is unknown: June is 60 of 100 paid, 39 days late.
+    out = features_for(tiny_tables, ["2023-07-10"]).set_index("customer_id").loc["C1"]
+    assert [out["inst_dpd_k1"], out["inst_dpd_k2"]] == [9, 39]
+    assert out["inst_paid_ratio_k2"] == pytest.approx(0.6)
+    assert out["shortfall_sum_90d"] == 140.0
+    # On July 1 the installment due that day is not yet due: June is the most recent.
+    out = features_for(tiny_tables, ["2023-07-01"]).set_index("customer_id").loc["C1"]
+    assert [out["inst_dpd_k1"], out["inst_dpd_k2"]] == [30, 0]
+    assert out["inst_amount_paid_k1"] == 60.0 and pd.isna(out["inst_dpd_k3"])
+    # A payment dated after as_of, added to the history, changes nothing.
+    rep = tiny_tables["repayments"]
+    later = rep.iloc[[3]].assign(paid_date=pd.Timestamp("2023-07-02"), amount_paid=100.0)
+    tiny_tables["repayments"] = pd.concat([rep.iloc[:3], later], ignore_index=True)
+    again = features_for(tiny_tables, ["2023-07-01"]).set_index("customer_id").loc["C1"]
+    labels = ["default", "label_complete"]  # the label sees the future, by design
+    pd.testing.assert_series_equal(again.drop(labels), out.drop(labels))

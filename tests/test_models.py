@@ -267,3 +267,29 @@ def test_scorecard_table_matches_optbinning(monkeypatch: pytest.MonkeyPatch) -> 
     pts, p = table.points(X), table.predict_pd(X)
     slope = np.polyfit(np.log((1 - p) / p), pts, 1)[0]
     assert slope == pytest.approx(20 / math.log(2), rel=1e-6)
+
+
+def test_pruning_drops_the_less_informative_of_near_duplicates() -> None:
+    from creditrisk.models.pruning import information_value, prune_correlated
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * signal - 3)))).astype(float)
+    frame = pd.DataFrame(
+        {
+            "strong": signal,
+            "strong_rescaled": 3 * signal + 1,  # an exact duplicate (|corr| 1)
+            "strong_noisy": signal + rng.normal(scale=0.6, size=n),  # corr about 0.86
+            "noise": rng.normal(size=n),
+        }
+    )
+    assert information_value(frame["strong"], y) > information_value(frame["noise"], y)
+    decision = prune_correlated(
+        frame, list(frame.columns), y, max_abs_corr=0.98, max_rows=10_000, seed=1
+    ).set_index("feature")
+    # The pair ties on IV (same ranks); the alphabetically first of a tie is kept.
+    assert decision.loc["strong", "kept"] and not decision.loc["strong_rescaled", "kept"]
+    assert decision.loc["strong_rescaled", "duplicate_of"] == "strong"
+    assert decision.loc["strong_rescaled", "abs_corr"] == pytest.approx(1.0)
+    assert decision.loc["strong_noisy", "kept"] and decision.loc["noise", "kept"]

@@ -269,6 +269,211 @@ def repayment_features(windows: tuple[int, ...]) -> list[FeatureInfo]:
                 "0: none opened",
             ),
         ]
+    out += amount_features(windows)
+    out += sequence_features(max(windows))
+    return out
+
+
+SEQUENCE = 6  # positions of the installment sequence (creditrisk.features.repayments)
+
+
+def amount_features(windows: tuple[int, ...]) -> list[FeatureInfo]:
+    """Amounts due and paid, shortfall, early payment, ratio spread and utilisation of the
+    installments due in each window before as_of."""
+    out = []
+    for w in windows:
+        none = "0: no installment due in the window"
+        null = "null: no installment due in the window"
+        out += [
+            FeatureInfo(
+                f"amount_due_sum_{w}d",
+                f"Total amount of the installments due in the {w} days before as_of.",
+                "repayments",
+                w,
+                "currency",
+                0,
+                f"Large amounts fell due in the last {w} days",
+                none,
+            ),
+            FeatureInfo(
+                f"amount_paid_sum_{w}d",
+                f"Amount paid before as_of on the installments due in the {w} days before it.",
+                "repayments",
+                w,
+                "currency",
+                0,
+                f"Payments in the last {w} days",
+                none,
+            ),
+            FeatureInfo(
+                f"amount_due_max_{w}d",
+                f"Largest installment due in the {w} days before as_of.",
+                "repayments",
+                w,
+                "currency",
+                0,
+                f"A large installment fell due in the last {w} days",
+                null,
+            ),
+            FeatureInfo(
+                f"amount_paid_max_{w}d",
+                f"Largest amount paid on one installment due in the {w} days before as_of.",
+                "repayments",
+                w,
+                "currency",
+                0,
+                f"Payments in the last {w} days",
+                null,
+            ),
+            FeatureInfo(
+                f"shortfall_sum_{w}d",
+                f"Amount still unpaid at as_of of the installments due in the {w} days before "
+                "it (due minus paid, at least 0).",
+                "repayments",
+                w,
+                "currency",
+                1,
+                f"Installments due in the last {w} days are not fully paid",
+                none,
+            ),
+            FeatureInfo(
+                f"shortfall_max_{w}d",
+                f"Largest unpaid remainder of one installment due in the {w} days before as_of.",
+                "repayments",
+                w,
+                "currency",
+                1,
+                f"An installment due in the last {w} days is largely unpaid",
+                null,
+            ),
+            FeatureInfo(
+                f"days_early_mean_{w}d",
+                f"Mean days paid ahead of the due date, installments due in the {w} days before "
+                "as_of (0 for one paid on the day, late or not yet).",
+                "repayments",
+                w,
+                "days",
+                -1,
+                f"Installments were not paid ahead of their due dates in the last {w} days",
+                null,
+            ),
+            FeatureInfo(
+                f"paid_ratio_var_{w}d",
+                f"Variance of the paid-to-due ratio of the installments due in the {w} days "
+                "before as_of (ratios to a millionth).",
+                "repayments",
+                w,
+                "ratio squared",
+                0,
+                f"Payments varied from month to month in the last {w} days",
+                "null: fewer than 2 installments due in the window",
+            ),
+            FeatureInfo(
+                f"due_to_principal_max_{w}d",
+                f"Largest installment due in the {w} days before as_of over its loan's "
+                "principal (a statement over the credit line, for a revolving account).",
+                "repayments",
+                w,
+                "ratio",
+                0,
+                f"Installments were large against the credit granted in the last {w} days",
+                "null: no installment due in the window (or a principal of 0)",
+            ),
+        ]
+    out.append(
+        FeatureInfo(
+            "outstanding_to_principal",
+            "Amount unpaid at as_of over the principal (credit line) of the loans still owing.",
+            "repayments",
+            None,
+            "ratio",
+            1,
+            "High use of the credit granted",
+            "null: nothing owed, or no loans",
+        )
+    )
+    return out
+
+
+def sequence_features(longest: int) -> list[FeatureInfo]:
+    """The last K installments due before as_of, most recent first (K = 1..6)."""
+    out = []
+    scope = f"of the {{}} most recent installment due in the {longest} days before as_of"
+    for k in range(1, SEQUENCE + 1):
+        nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(k, f"{k}th")
+        which = scope.format(nth)
+        null = f"null: fewer than {k} installments due in the {longest} days before as_of"
+        out += [
+            FeatureInfo(
+                f"inst_dpd_k{k}",
+                f"Days past due {which} (at payment, or at as_of while unpaid).",
+                "repayments",
+                longest,
+                "days",
+                1,
+                "A recent installment was paid late"
+                if k > 1
+                else "The latest installment was late",
+                null,
+            ),
+            FeatureInfo(
+                f"inst_amount_due_k{k}",
+                f"Amount due {which}.",
+                "repayments",
+                longest,
+                "currency",
+                0,
+                "Size of a recent installment",
+                null,
+            ),
+            FeatureInfo(
+                f"inst_amount_paid_k{k}",
+                f"Amount paid before as_of on the {nth} most recent installment due in the "
+                f"{longest} days before as_of.",
+                "repayments",
+                longest,
+                "currency",
+                0,
+                "Amount paid on a recent installment",
+                null,
+            ),
+            FeatureInfo(
+                f"inst_paid_ratio_k{k}",
+                f"Amount paid before as_of over amount due {which}.",
+                "repayments",
+                longest,
+                "ratio",
+                -1,
+                "A recent installment was not paid in full"
+                if k > 1
+                else "The latest installment was not paid in full",
+                null,
+            ),
+        ]
+    out += [
+        FeatureInfo(
+            "due_to_principal_k1",
+            f"Amount due of the most recent installment due in the {longest} days before "
+            "as_of over its loan's principal (the statement over the credit line).",
+            "repayments",
+            longest,
+            "ratio",
+            0,
+            "The latest installment was large against the credit granted",
+            f"null: no installment due in the {longest} days before as_of",
+        ),
+        FeatureInfo(
+            "amount_due_slope_k",
+            f"Least-squares slope of the amount due over the last {SEQUENCE} installments due "
+            f"in the {longest} days before as_of, oldest to most recent (per installment).",
+            "repayments",
+            longest,
+            "currency per installment",
+            0,
+            "Installment amounts have been rising",
+            "null: fewer than 2 installments due in the window",
+        ),
+    ]
     return out
 
 

@@ -21,6 +21,8 @@ from creditrisk.features.common import (
 
 PAID_TOLERANCE = 0.005  # currency units: rounding on amounts paid in several parts
 DAYS_PER_MONTH = 30.4375
+SEQUENCE = 6  # the last K installments due before as_of, one feature per position
+PPM = 1_000_000  # paid-to-due ratios in parts per million: integer sums, exact on any engine
 
 
 def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
@@ -49,7 +51,12 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
         first_paid_s=paid.paid_s.min(), full_s=paid.paid_s.min(where=completed)
     )
     last_due = inst.group_by("loan_id").aggregate(last_due_s=inst.due_s.max())
-    ln = loans.select("loan_id", "customer_id", opened_s=seconds(loans.opened_at))
+    ln = loans.select(
+        "loan_id",
+        "customer_id",
+        opened_s=seconds(loans.opened_at),
+        principal=loans.principal.cast("float64"),
+    )
     h = history.rename(h_loan_id="loan_id", h_installment_no="installment_no")
     with_history = inst.left_join(
         h, [inst.loan_id == h.h_loan_id, inst.installment_no == h.h_installment_no]
@@ -155,6 +162,7 @@ def repayment_features(
     """
     longest = max(windows)
     st = installment_status(snapshots, installments, repayments, lookback_days=longest)
+    st = _sequence_position(st, longest)
     age = st.as_of_s - st.due_s
     # Per-row values first, plain aggregates after: engines evaluate a FILTER clause per
     # aggregate, and there are dozens of them.
@@ -165,11 +173,26 @@ def repayment_features(
             (st.days_late >= 1) & in_window(age, longest), st.due_s, ibis.null("int64")
         ),
     }
+    shortfall = ibis.greatest(st.amount_due - st.paid, 0.0)
+    early = ibis.ifelse(st.full, ibis.greatest(days_between(st.due_s, st.full_s), 0), 0)
+    ratio_ppm = ibis.ifelse(
+        # Rounded half up (floor of x + 0.5) alike on every engine and in pandas.
+        st.amount_due > 0,
+        (st.paid * PPM / st.amount_due + 0.5).floor().cast("int64"),
+        ibis.null("int64"),
+    )
     for w in windows:
         inside = in_window(age, w)
         row[f"late_{w}"] = ibis.ifelse(inside, st.days_late, ibis.null("int64"))
         row[f"paid_{w}"] = ibis.ifelse(inside, st.paid, ibis.null("float64"))
         row[f"due_{w}"] = ibis.ifelse(inside, st.amount_due, ibis.null("float64"))
+        row[f"short_{w}"] = ibis.ifelse(inside, shortfall, ibis.null("float64"))
+        row[f"early_{w}"] = ibis.ifelse(inside, early, ibis.null("int64"))
+        row[f"ppm_{w}"] = ibis.ifelse(inside, ratio_ppm, ibis.null("int64"))
+        row[f"util_{w}"] = ibis.ifelse(
+            inside, ratio(st.amount_due, st.principal), ibis.null("float64")
+        )
+    row.update(_sequence_values(st))
     st = st.mutate(**row)
     metrics: dict[str, ir.Value] = {
         "dpd_current": st.dpd_now.max(),
@@ -185,15 +208,135 @@ def repayment_features(
             metrics[f"n_late_{n}p_{w}d"] = (late_w >= n).cast("int64").sum()
         metrics[f"_paid_{w}d"] = exact_sum(st[f"paid_{w}"])
         metrics[f"_due_{w}d"] = exact_sum(st[f"due_{w}"])
+        metrics.update(_amount_metrics(st, w))
+    metrics.update(_sequence_metrics(st))
     agg = st.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     out = {k: agg[k] for k in metrics if not k.startswith("_") and k != "last_late_due_s"}
     for w in windows:
         out[f"paid_to_due_ratio_{w}d"] = ratio(agg[f"_paid_{w}d"], agg[f"_due_{w}d"])
-    return agg.select(
+        out[f"amount_due_sum_{w}d"] = agg[f"_due_{w}d"]
+        out[f"amount_paid_sum_{w}d"] = agg[f"_paid_{w}d"]
+        out[f"days_early_mean_{w}d"] = ratio(agg[f"_early_{w}d"], agg[f"_n_{w}d"])
+        out[f"paid_ratio_var_{w}d"] = _variance(agg, w)
+    for k in range(1, SEQUENCE + 1):
+        out[f"inst_paid_ratio_k{k}"] = ratio(
+            agg[f"inst_amount_paid_k{k}"], agg[f"inst_amount_due_k{k}"]
+        )
+    out["amount_due_slope_k"] = _slope(agg)
+    base = agg.select(
         "customer_id",
         "as_of",
         days_since_last_late_payment=days_between(agg.as_of_s, agg.last_late_due_s),
         **out,
+    )
+    u = _utilisation(st)
+    return base.left_join(u, [base.customer_id == u.u_customer_id, base.as_of == u.u_as_of]).drop(
+        "u_customer_id", "u_as_of"
+    )
+
+
+def _sequence_position(st: ir.Table, longest: int) -> ir.Table:
+    """Each installment due in the ``longest`` days before as_of gets its position among
+    them, 0 for the most recent (ties: by loan and installment number, so every engine
+    orders alike); others get null."""
+    eligible = st.due_before & in_window(st.as_of_s - st.due_s, longest)
+    st = st.mutate(_eligible=eligible.cast("int64"))
+    order = ibis.window(
+        group_by=[st.customer_id, st.as_of],
+        order_by=[
+            st._eligible.desc(),
+            st.due_s.desc(),
+            st.loan_id.desc(),
+            st.installment_no.desc(),
+        ],
+    )
+    position = ibis.row_number().over(order)
+    return st.mutate(
+        seq=ibis.ifelse((st._eligible == 1) & (position < SEQUENCE), position, ibis.null("int64"))
+    ).drop("_eligible")
+
+
+def _sequence_values(st: ir.Table) -> dict[str, ir.Value]:
+    """Per row, the value of each sequence feature at the row's position (else null)."""
+    out: dict[str, ir.Value] = {}
+    for k in range(1, SEQUENCE + 1):
+        here = st.seq == k - 1
+        out[f"seq_dpd_{k}"] = ibis.ifelse(here, st.days_late, ibis.null("int64"))
+        out[f"seq_due_{k}"] = ibis.ifelse(here, st.amount_due, ibis.null("float64"))
+        out[f"seq_paid_{k}"] = ibis.ifelse(here, st.paid, ibis.null("float64"))
+        out[f"seq_util_{k}"] = ibis.ifelse(
+            here, ratio(st.amount_due, st.principal), ibis.null("float64")
+        )
+    # Time order for the slope: the oldest of the K is 0, the most recent K - 1.
+    out["_x"] = ibis.ifelse(st.seq.notnull(), SEQUENCE - 1 - st.seq, ibis.null("int64"))
+    out["_y"] = ibis.ifelse(st.seq.notnull(), st.amount_due, ibis.null("float64"))
+    return out
+
+
+def _sequence_metrics(st: ir.Table) -> dict[str, ir.Value]:
+    metrics: dict[str, ir.Value] = {}
+    for k in range(1, SEQUENCE + 1):
+        metrics[f"inst_dpd_k{k}"] = st[f"seq_dpd_{k}"].max()
+        metrics[f"inst_amount_due_k{k}"] = st[f"seq_due_{k}"].max()
+        metrics[f"inst_amount_paid_k{k}"] = st[f"seq_paid_{k}"].max()
+    metrics["due_to_principal_k1"] = st["seq_util_1"].max()
+    metrics["_sx"] = st._x.sum()
+    metrics["_sxx"] = (st._x * st._x).sum()
+    metrics["_sn"] = st._x.count()
+    metrics["_sy"] = exact_sum(st._y)
+    metrics["_sxy"] = exact_sum(st._x * st._y)
+    return metrics
+
+
+def _amount_metrics(st: ir.Table, w: int) -> dict[str, ir.Value]:
+    """Amounts, early payment, ratio spread and utilisation of installments due in the
+    ``w`` days before as_of (money sums exact; the ratio's moments in integer ppm)."""
+    ppm = st[f"ppm_{w}"]
+    return {
+        f"amount_due_max_{w}d": st[f"due_{w}"].max(),
+        f"amount_paid_max_{w}d": st[f"paid_{w}"].max(),
+        f"shortfall_sum_{w}d": exact_sum(st[f"short_{w}"]),
+        f"shortfall_max_{w}d": st[f"short_{w}"].max(),
+        f"due_to_principal_max_{w}d": st[f"util_{w}"].max(),
+        f"_early_{w}d": st[f"early_{w}"].sum(),
+        f"_n_{w}d": st[f"early_{w}"].count(),
+        f"_q_{w}d": ppm.sum(),
+        f"_qq_{w}d": (ppm * ppm).sum(),
+        f"_qn_{w}d": ppm.count(),
+    }
+
+
+def _variance(agg: ir.Table, w: int) -> ir.FloatingValue:
+    """Sample variance of the paid-to-due ratio from integer sums (null below 2)."""
+    n, q, qq = agg[f"_qn_{w}d"], agg[f"_q_{w}d"], agg[f"_qq_{w}d"]
+    num = (n * qq - q * q).cast("float64")
+    den = (n * (n - 1)).cast("float64") * (PPM * PPM)
+    return ibis.ifelse(n >= 2, num / den, ibis.null("float64"))
+
+
+def _slope(agg: ir.Table) -> ir.FloatingValue:
+    """Least-squares slope of the amount due over the last K installments, per
+    installment (oldest to most recent; null below 2)."""
+    n = agg._sn.cast("float64")
+    num = n * agg._sxy - agg._sx.cast("float64") * agg._sy
+    den = n * agg._sxx.cast("float64") - agg._sx.cast("float64") * agg._sx.cast("float64")
+    return ibis.ifelse(agg._sn >= 2, num / den, ibis.null("float64"))
+
+
+def _utilisation(st: ir.Table) -> ir.Table:
+    """Outstanding amount over the principal (credit line) of the loans still owing."""
+    per_loan = st.group_by(["customer_id", "as_of", "loan_id"]).aggregate(
+        owed=exact_sum(ibis.greatest(st.amount_due - st.paid, 0.0)), principal=st.principal.max()
+    )
+    owing = per_loan.owed > PAID_TOLERANCE
+    agg = per_loan.group_by(["customer_id", "as_of"]).aggregate(
+        _owed=exact_sum(per_loan.owed),
+        _lines=exact_sum(ibis.ifelse(owing, per_loan.principal, 0.0)),
+    )
+    return agg.select(
+        u_customer_id=agg.customer_id,
+        u_as_of=agg.as_of,
+        outstanding_to_principal=ratio(agg._owed, agg._lines),
     )
 
 

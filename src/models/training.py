@@ -19,6 +19,7 @@ import creditrisk.records as records
 from creditrisk.governance.monotonicity import SweepResult, scorecard_trend, sweep_monotonicity
 from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
+from creditrisk.models.pruning import prune_correlated
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
 from creditrisk.models.slices import early_stopping_mask
 
@@ -57,6 +58,8 @@ class TrainingSettings:
     check_grid: int
     check_tolerance: float
     scorecard: ScorecardSettings
+    prune_max_abs_corr: float | None = None  # None: no pruning
+    prune_rows: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class TrainSummary:
     monotone_features_verified: int
     scorecard_trend_disagrees: int
     fit_seconds: float
+    features_before_pruning: int
+    features_pruned: int
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)
@@ -97,6 +102,7 @@ class TrainingResult:
     sweeps: list[SweepResult]
     direction_review: pd.DataFrame
     summary: TrainSummary
+    pruning: pd.DataFrame
 
 
 def fit_models(
@@ -119,6 +125,8 @@ def fit_models(
         early_stopping_mask(calibration, months=s.early_stopping_months, seed=s.seed)
     ]
     spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
+    before = len(spec.features)
+    spec, pruning = _prune(train, spec, s)
     X, y = design_matrix(train, spec, table="train"), train["default"].to_numpy()
     Xv, yv = design_matrix(valid, spec, table="calibration"), valid["default"].to_numpy()
     log.info(
@@ -168,8 +176,41 @@ def fit_models(
         monotone_features_verified=len(sweeps),
         scorecard_trend_disagrees=int((review["agrees"] == "no").sum()),
         fit_seconds=round(seconds, 1),
+        features_before_pruning=before,
+        features_pruned=before - len(spec.features),
     )
-    return TrainingResult(booster, spec, card, params, trials, sweeps, review, summary)
+    return TrainingResult(booster, spec, card, params, trials, sweeps, review, summary, pruning)
+
+
+def _prune(
+    train: pd.DataFrame, spec: FeatureSpec, s: TrainingSettings
+) -> tuple[FeatureSpec, pd.DataFrame]:
+    """The spec without the numeric features that duplicate a more informative one."""
+    numeric = [f for f in spec.features if f not in spec.categories]
+    if s.prune_max_abs_corr is None or len(numeric) < 2:
+        return spec, pd.DataFrame(columns=["feature", "iv", "kept", "duplicate_of", "abs_corr"])
+    decision = prune_correlated(
+        train,
+        numeric,
+        train["default"].to_numpy(dtype="float64"),
+        max_abs_corr=s.prune_max_abs_corr,
+        max_rows=s.prune_rows,
+        seed=s.seed,
+    )
+    dropped = set(decision.loc[~decision["kept"], "feature"])
+    log.info(
+        "pruned %d of %d numeric features (|corr| > %g with a more informative one)",
+        len(dropped),
+        len(numeric),
+        s.prune_max_abs_corr,
+    )
+    kept = tuple(f for f in spec.features if f not in dropped)
+    pruned = FeatureSpec(
+        features=kept,
+        categories=spec.categories,
+        monotone={f: d for f, d in spec.monotone.items() if f in kept},
+    )
+    return pruned, decision
 
 
 def _hyper_parameters(
