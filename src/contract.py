@@ -47,7 +47,7 @@ CUSTOMERS = TableSpec(
     name="customers",
     columns={"customer_id": Kind.ID, "created_at": Kind.TIMESTAMP},
     key=("customer_id",),
-    optional={"income_monthly": Kind.FLOAT, "birth_year": Kind.INT},
+    optional={"income_monthly": Kind.FLOAT, "birth_year": Kind.INT, "credit_line": Kind.FLOAT},
 )
 TRANSACTIONS = TableSpec(
     name="transactions",

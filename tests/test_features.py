@@ -217,3 +217,17 @@ def test_sequence_ignores_payments_and_installments_on_or_after_as_of(
     again = features_for(tiny_tables, ["2023-07-01"]).set_index("customer_id").loc["C1"]
     labels = ["default", "label_complete"]  # the label sees the future, by design
     pd.testing.assert_series_equal(again.drop(labels), out.drop(labels))
+
+
+def test_credit_line_utilisation_when_the_column_is_mapped(
+    tiny_tables: dict[str, pd.DataFrame],
+) -> None:
+    from tests.features_helpers import plan_for
+
+    assert "outstanding_to_credit_line" not in plan_for(tiny_tables, ["2023-07-15"]).feature_names
+    tiny_tables["customers"]["credit_line"] = [400.0, None]
+    out = features_for(tiny_tables, ["2023-07-15"]).set_index("customer_id")
+    # C1 owes July's 100 of a 400 line; the latest installment due is 100.
+    assert out.loc["C1", "outstanding_to_credit_line"] == 0.25
+    assert out.loc["C1", "due_to_credit_line_k1"] == 0.25
+    assert pd.isna(out.loc["C2", "outstanding_to_credit_line"])  # no line recorded

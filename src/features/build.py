@@ -10,7 +10,7 @@ import ibis
 import ibis.expr.types as ir
 
 from creditrisk.features import dictionary as d
-from creditrisk.features.common import DAY, days_between, seconds
+from creditrisk.features.common import DAY, days_between, ratio, seconds
 from creditrisk.features.labels import (
     first_default_events,
     label_snapshots,
@@ -122,9 +122,15 @@ def build_features(
         parts.append((loan_part, [f for f in rep_info if f.name in loan_names]))
     else:
         unavailable += rep_info
+    line_info = d.credit_line_features(max(windows))
+    with_line = "repayments" in tables and d.CREDIT_LINE in customers.columns
+    if not with_line:
+        unavailable += line_info
     return FeaturePlan(
-        table=_assemble(snaps, customers, parts, static),
-        available=available + [f for _, infos in parts for f in infos],
+        table=_assemble(snaps, customers, parts, static, credit_line=with_line),
+        available=available
+        + [f for _, infos in parts for f in infos]
+        + (line_info if with_line else []),
         unavailable=unavailable,
     )
 
@@ -156,11 +162,15 @@ def _assemble(
     customers: ir.Table,
     parts: list[tuple[ir.Table, list[d.FeatureInfo]]],
     static: Sequence[str],
+    *,
+    credit_line: bool = False,
 ) -> ir.Table:
+    line = {"_credit_line": customers[d.CREDIT_LINE].cast("float64")} if credit_line else {}
     cust = customers.select(
         c_customer_id=customers.customer_id,
         created_s=seconds(customers.created_at),
         **{c: customers[c] for c in static},
+        **line,
     )
     out = snaps.join(cust, snaps.customer_id == cust.c_customer_id)
     columns: dict[str, ir.Value] = {
@@ -179,6 +189,11 @@ def _assemble(
         for info in infos:
             value = out[info.name]
             columns[info.name] = value.fill_null(0) if info.missing.startswith("0") else value
+    if credit_line:
+        columns["outstanding_to_credit_line"] = ratio(
+            columns["outstanding_amount"], out._credit_line
+        )
+        columns["due_to_credit_line_k1"] = ratio(columns["inst_amount_due_k1"], out._credit_line)
     columns["default"] = out.default if "default" in snaps.columns else ibis.null("int64")
     columns["label_complete"] = (
         out.label_complete if "label_complete" in snaps.columns else ibis.literal(False)

@@ -507,6 +507,37 @@ def customer_features(static: tuple[str, ...]) -> list[FeatureInfo]:
     return out
 
 
+CREDIT_LINE = "credit_line"  # optional customer column: the customer's total credit line
+
+
+def credit_line_features(longest: int) -> list[FeatureInfo]:
+    """Utilisation of the customer's credit line (the optional customers column
+    ``credit_line``; a user maps theirs with data.columns)."""
+    return [
+        FeatureInfo(
+            "outstanding_to_credit_line",
+            "Amount unpaid at as_of over the customer's credit line (customers.credit_line).",
+            "repayments",
+            None,
+            "ratio",
+            1,
+            "High use of the credit line",
+            "null: no credit line recorded (or 0); 0: nothing unpaid",
+        ),
+        FeatureInfo(
+            "due_to_credit_line_k1",
+            f"Amount due of the most recent installment due in the {longest} days before as_of "
+            "over the customer's credit line.",
+            "repayments",
+            longest,
+            "ratio",
+            0,
+            "The latest statement was large against the credit line",
+            f"null: no installment due in the {longest} days before as_of, or no credit line",
+        ),
+    ]
+
+
 def feature_sources(windows: tuple[int, ...] = (30, 90, 180, 365)) -> dict[str, str]:
     """Feature name -> the contract table it is computed from (purchase and repayment
     features for ``windows``; customer columns are not listed: they come from customers)."""
