@@ -14,6 +14,8 @@ import pandas as pd
 
 DAY = pd.Timedelta(days=1)
 TOL = 0.005
+SEQUENCE = 6
+PPM = 1_000_000
 
 
 def _days(later: pd.Series | pd.Timestamp, earlier: pd.Series) -> pd.Series:
@@ -64,6 +66,7 @@ def repayment_block(
     i["days_late"] = np.where(due_before, np.where(full, late_if_paid, since_due), np.nan)
     i["open_amount"] = (i["amount_due"] - i["paid"]).clip(lower=0)
     i["age"] = a - i["due_date"]
+    i = _row_values(i, a)
     g = i.groupby("customer_id")
     out = pd.DataFrame(
         {"dpd_current": g["dpd_now"].max(), "outstanding_amount": g["open_amount"].sum()}
@@ -82,7 +85,87 @@ def repayment_block(
             out[f"n_late_{n}p_{w}d"] = iw[iw["days_late"] >= n].groupby("customer_id").size()
         due = gw["amount_due"].sum()
         out[f"paid_to_due_ratio_{w}d"] = gw["paid"].sum() / due.where(due > 0)
+        out = out.join(amount_block(iw, w))
+    out = out.join(sequence_block(i, a, longest)).join(utilisation_block(i))
     return out
+
+
+def _row_values(i: pd.DataFrame, a: pd.Timestamp) -> pd.DataFrame:
+    """Per installment: shortfall, days paid early, paid ratio in ppm, due over principal."""
+    full = i["full_date"] < a
+    i = i.assign(
+        shortfall=(i["amount_due"] - i["paid"]).clip(lower=0),
+        early=np.where(full, _days(i["due_date"], i["full_date"]).clip(lower=0), 0),
+        util=i["amount_due"] / i["principal"].where(i["principal"] > 0),
+    )
+    ppm = np.floor(i["paid"] * PPM / i["amount_due"] + 0.5)
+    return i.assign(ppm=ppm.where(i["amount_due"] > 0))
+
+
+def amount_block(iw: pd.DataFrame, w: int) -> pd.DataFrame:
+    """Amounts, shortfall, early payment, ratio variance and utilisation in one window."""
+    gw = iw.groupby("customer_id")
+    n, q = gw["ppm"].count(), gw["ppm"].sum()
+    qq = (iw["ppm"] ** 2).groupby(iw["customer_id"]).sum()
+    var = (n * qq - q * q) / ((n * (n - 1)).astype("float64") * PPM * PPM)
+    return pd.DataFrame(
+        {
+            f"amount_due_sum_{w}d": gw["amount_due"].sum(),
+            f"amount_paid_sum_{w}d": gw["paid"].sum(),
+            f"amount_due_max_{w}d": gw["amount_due"].max(),
+            f"amount_paid_max_{w}d": gw["paid"].max(),
+            f"shortfall_sum_{w}d": gw["shortfall"].sum(),
+            f"shortfall_max_{w}d": gw["shortfall"].max(),
+            f"days_early_mean_{w}d": gw["early"].mean(),
+            f"paid_ratio_var_{w}d": var.where(n >= 2),
+            f"due_to_principal_max_{w}d": gw["util"].max(),
+        }
+    )
+
+
+def sequence_block(i: pd.DataFrame, a: pd.Timestamp, longest: int) -> pd.DataFrame:
+    """The last six installments due before as_of, most recent first, and the slope of
+    their amounts (oldest to most recent)."""
+    s = i[(i["age"] > pd.Timedelta(0)) & (i["age"] <= longest * DAY)]
+    s = s.sort_values(
+        ["customer_id", "due_date", "loan_id", "installment_no"],
+        ascending=[True, False, False, False],
+    )
+    s = s.assign(pos=s.groupby("customer_id").cumcount())
+    s = s[s["pos"] < SEQUENCE]
+    out = pd.DataFrame(index=pd.Index(s["customer_id"].unique(), name="customer_id"))
+    for k in range(1, SEQUENCE + 1):
+        at = s[s["pos"] == k - 1].set_index("customer_id")
+        out[f"inst_dpd_k{k}"] = at["days_late"]
+        out[f"inst_amount_due_k{k}"] = at["amount_due"]
+        out[f"inst_amount_paid_k{k}"] = at["paid"]
+        out[f"inst_paid_ratio_k{k}"] = at["paid"] / at["amount_due"].where(at["amount_due"] > 0)
+    out["due_to_principal_k1"] = s[s["pos"] == 0].set_index("customer_id")["util"]
+    x = (SEQUENCE - 1 - s["pos"]).astype("float64")
+    g = pd.DataFrame(
+        {
+            "c": s["customer_id"],
+            "x": x,
+            "y": s["amount_due"],
+            "xy": x * s["amount_due"],
+            "xx": x * x,
+        }
+    ).groupby("c")
+    n, sx, sy, sxy, sxx = g["x"].count(), g["x"].sum(), g["y"].sum(), g["xy"].sum(), g["xx"].sum()
+    slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+    out["amount_due_slope_k"] = slope.where(n >= 2)
+    return out
+
+
+def utilisation_block(i: pd.DataFrame) -> pd.DataFrame:
+    """Outstanding over the principal of the loans still owing."""
+    per_loan = i.groupby(["customer_id", "loan_id"]).agg(
+        owed=("shortfall", "sum"), principal=("principal", "max")
+    )
+    owing = per_loan["owed"] > TOL
+    g = per_loan.assign(line=per_loan["principal"].where(owing, 0.0)).groupby("customer_id")
+    lines = g["line"].sum()
+    return pd.DataFrame({"outstanding_to_principal": g["owed"].sum() / lines.where(lines > 0)})
 
 
 def loan_block(loans: pd.DataFrame, a: pd.Timestamp, windows: Sequence[int]) -> pd.DataFrame:
@@ -119,7 +202,7 @@ def prepare(
     per_loan = inst.groupby("loan_id")["full_date"]
     repaid = per_loan.max().where(per_loan.count() == per_loan.size())
     loans = loans.join(repaid.rename("repaid_date"), on="loan_id")
-    inst = inst.merge(loans[["loan_id", "customer_id", "opened_at"]], on="loan_id")
+    inst = inst.merge(loans[["loan_id", "customer_id", "opened_at", "principal"]], on="loan_id")
     return inst, pays, loans
 
 
@@ -131,9 +214,12 @@ ZERO_FILLED = (
     "dpd_max",
     "n_late",
     "n_active",
-    "outstanding",
+    "outstanding_amount",
     "amount_due_next",
     "n_loans",
+    "amount_due_sum",
+    "amount_paid_sum",
+    "shortfall_sum",
 )
 
 
@@ -161,7 +247,7 @@ def pandas_features(
         )
         zero = [c for c in block.columns if c.startswith(ZERO_FILLED) and "trend" not in c]
         block[zero] = block[zero].fillna(0)
-        frames.append(block.reset_index().assign(as_of=a))
+        frames.append(block.copy().reset_index().assign(as_of=a))
     return pd.concat(frames, ignore_index=True)
 
 
