@@ -158,14 +158,11 @@ def sequence_block(i: pd.DataFrame, a: pd.Timestamp, longest: int) -> pd.DataFra
 
 
 def utilisation_block(i: pd.DataFrame) -> pd.DataFrame:
-    """Outstanding over the principal of the loans still owing."""
-    per_loan = i.groupby(["customer_id", "loan_id"]).agg(
-        owed=("shortfall", "sum"), principal=("principal", "max")
-    )
-    owing = per_loan["owed"] > TOL
-    g = per_loan.assign(line=per_loan["principal"].where(owing, 0.0)).groupby("customer_id")
-    lines = g["line"].sum()
-    return pd.DataFrame({"outstanding_to_principal": g["owed"].sum() / lines.where(lines > 0)})
+    """Outstanding over the principal of the loans considered, counted once per loan."""
+    last = i["installment_no"] == i.groupby("loan_id")["installment_no"].transform("max")
+    lines = i["principal"].where(last, 0.0).groupby(i["customer_id"]).sum()
+    owed = i.groupby("customer_id")["open_amount"].sum()
+    return pd.DataFrame({"outstanding_to_principal": owed / lines.where(lines > 0)})
 
 
 def loan_block(loans: pd.DataFrame, a: pd.Timestamp, windows: Sequence[int]) -> pd.DataFrame:

@@ -108,6 +108,8 @@ class FeatureParams(_Section):
     windows_days: tuple[int, ...] = (30, 90, 180, 365)
     static: tuple[str, ...] = ()
     protected: tuple[str, ...] = ()
+    # Snapshots (customers x as_of dates) computed per batch: bounds memory at any size.
+    max_snapshots_per_batch: int = Field(500_000, gt=0)
     duckdb: DuckDBParams = Field(default_factory=lambda: DuckDBParams())
     spark: SparkParams = Field(default_factory=SparkParams)
 

@@ -61,8 +61,13 @@ def build_features(
     protected: Sequence[str],
     dpd_threshold_days: int,
     end_date: date,
+    condensed: ir.Table | None = None,
 ) -> FeaturePlan:
     """Plan the feature table for all snapshots.
+
+    ``condensed`` is :func:`installments` of the loans and repayments, when the caller has
+    already computed (and stored) it; it does not depend on as_of, so a caller planning
+    several batches of snapshots computes it once.
 
     Args:
         tables: validated contract tables by name; only ``customers`` is required.
@@ -115,7 +120,11 @@ def build_features(
             "months_since_first_loan",
             "n_active_loans",
         }
-        inst = installments(tables["loans"], tables["repayments"])
+        inst = (
+            condensed
+            if condensed is not None
+            else installments(tables["loans"], tables["repayments"])
+        )
         rep_part = repayment_features(keys, inst, tables["repayments"], windows=windows)
         loan_part = loan_features(keys, tables["loans"], inst, windows=windows)
         parts.append((rep_part, [f for f in rep_info if f.name not in loan_names]))

@@ -34,14 +34,20 @@ def ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
     return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
 
 
-EXACT = "decimal(38, 6)"  # money to a millionth; sums in it are exact
+MICRO = 1_000_000  # money to a millionth of a unit, as whole numbers: sums in it are exact
+
+
+def micro_units(values: ir.NumericValue) -> ir.IntegerValue:
+    """Money as whole millionths (rounded half up), alike on every engine."""
+    return (values.cast("float64") * MICRO + 0.5).floor().cast("int64")
 
 
 def exact_sum(values: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
     """Sum of money amounts, exact: a float sum run in parallel adds in a different order
     on every run and differs in the last bits, so the same data would give (slightly)
-    different features and models. Summed as decimals, then returned as float64."""
-    return values.cast(EXACT).sum(where=where).cast("float64")
+    different features and models. Summed as whole millionths in int64 (exact, and
+    lighter and faster than decimals), then returned as float64."""
+    return micro_units(values).sum(where=where).cast("float64") / MICRO
 
 
 def exact_mean(values: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingValue:

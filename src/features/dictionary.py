@@ -383,13 +383,14 @@ def amount_features(windows: tuple[int, ...]) -> list[FeatureInfo]:
     out.append(
         FeatureInfo(
             "outstanding_to_principal",
-            "Amount unpaid at as_of over the principal (credit line) of the loans still owing.",
+            "Amount unpaid at as_of (due or not) over the principal (credit line) of the loans "
+            "with an installment in the look-back window or still unpaid.",
             "repayments",
             None,
             "ratio",
             1,
             "High use of the credit granted",
-            "null: nothing owed, or no loans",
+            "null: no such loan (or principals of 0); 0: nothing unpaid",
         )
     )
     return out

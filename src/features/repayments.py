@@ -50,7 +50,9 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
     history = paid.group_by(keys).aggregate(
         first_paid_s=paid.paid_s.min(), full_s=paid.paid_s.min(where=completed)
     )
-    last_due = inst.group_by("loan_id").aggregate(last_due_s=inst.due_s.max())
+    last_due = inst.group_by("loan_id").aggregate(
+        last_due_s=inst.due_s.max(), last_no=inst.installment_no.max()
+    )
     ln = loans.select(
         "loan_id",
         "customer_id",
@@ -195,6 +197,8 @@ def repayment_features(
     row.update(_sequence_values(st))
     st = st.mutate(**row)
     metrics: dict[str, ir.Value] = {
+        # Utilisation: the principal (credit line) counted once per loan, on its last row.
+        "_lines": exact_sum(ibis.ifelse(st.installment_no == st.last_no, st.principal, 0.0)),
         "dpd_current": st.dpd_now.max(),
         "last_late_due_s": st.late_due_s.max(),
         "outstanding_amount": exact_sum(st.open_amount),
@@ -223,16 +227,14 @@ def repayment_features(
             agg[f"inst_amount_paid_k{k}"], agg[f"inst_amount_due_k{k}"]
         )
     out["amount_due_slope_k"] = _slope(agg)
+    out["outstanding_to_principal"] = ratio(agg.outstanding_amount, agg._lines)
     base = agg.select(
         "customer_id",
         "as_of",
         days_since_last_late_payment=days_between(agg.as_of_s, agg.last_late_due_s),
         **out,
     )
-    u = _utilisation(st)
-    return base.left_join(u, [base.customer_id == u.u_customer_id, base.as_of == u.u_as_of]).drop(
-        "u_customer_id", "u_as_of"
-    )
+    return base
 
 
 def _sequence_position(st: ir.Table, longest: int) -> ir.Table:
@@ -321,23 +323,6 @@ def _slope(agg: ir.Table) -> ir.FloatingValue:
     num = n * agg._sxy - agg._sx.cast("float64") * agg._sy
     den = n * agg._sxx.cast("float64") - agg._sx.cast("float64") * agg._sx.cast("float64")
     return ibis.ifelse(agg._sn >= 2, num / den, ibis.null("float64"))
-
-
-def _utilisation(st: ir.Table) -> ir.Table:
-    """Outstanding amount over the principal (credit line) of the loans still owing."""
-    per_loan = st.group_by(["customer_id", "as_of", "loan_id"]).aggregate(
-        owed=exact_sum(ibis.greatest(st.amount_due - st.paid, 0.0)), principal=st.principal.max()
-    )
-    owing = per_loan.owed > PAID_TOLERANCE
-    agg = per_loan.group_by(["customer_id", "as_of"]).aggregate(
-        _owed=exact_sum(per_loan.owed),
-        _lines=exact_sum(ibis.ifelse(owing, per_loan.principal, 0.0)),
-    )
-    return agg.select(
-        u_customer_id=agg.customer_id,
-        u_as_of=agg.as_of,
-        outstanding_to_principal=ratio(agg._owed, agg._lines),
-    )
 
 
 def loan_features(
