@@ -19,6 +19,10 @@ STRESS = StressPeriod(
 )
 END = date(2025, 12, 31)
 
+# Optional contract columns the synthetic customers do not have (a customer-level credit
+# line: the synthetic history has installment plans, whose principal is the loan's own).
+NOT_GENERATED = {"credit_line"}
+
 
 def run(n: int, seed: int = 11) -> list[Chunk]:
     return list(
@@ -82,6 +86,8 @@ def test_tables_follow_the_raw_contract() -> None:
     for name in ("customers", "transactions", "loans", "repayments"):
         frame, spec = h[name], TABLES[name]
         for column, kind in spec.typed_columns.items():
+            if column in NOT_GENERATED:
+                continue
             assert column in frame.columns, (name, column)
             assert expected[kind](frame[column]), (name, column, frame[column].dtype)
         if spec.key:
