@@ -275,3 +275,26 @@ def test_empty_input_gives_empty_output(scorer: Scorer) -> None:
     assert len(out) == 0
     assert list(out.columns) == scorer.columns
     assert out["pd"].dtype == "float64"
+
+
+def test_few_rows_path_builds_the_same_matrix(scorer: Scorer) -> None:
+    """A single request takes a faster conversion; it must give the batch path's matrix,
+    and leave odd values (text in a number column) to the general path."""
+    from creditrisk.models.scorer import FEW_ROWS
+
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "segment": (["salaried", "student", None, "retired"] * 10),
+            "dpd_current": pd.array([0, None, 35, 70] * 10, dtype="Int64"),
+            "income_monthly": np.where(np.arange(n) % 3 == 0, np.nan, 2500.0),
+            "months_on_book": np.arange(n),
+        }
+    )
+    batch = scorer.matrix(frame)
+    assert n > FEW_ROWS
+    for i in range(n):
+        assert np.array_equal(scorer.matrix(frame.iloc[[i]]), batch[[i]], equal_nan=True)
+    odd = frame.iloc[[0]].astype({"income_monthly": object}).assign(income_monthly="12.5")
+    assert scorer.matrix(odd)[0, 1] == 12.5  # text holding a number: the general path

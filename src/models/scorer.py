@@ -19,6 +19,7 @@ from creditrisk.models.metrics import score_points
 from creditrisk.models.policy import Policy, apply_rules, band_grades, credit_limits
 
 ID_COLUMN = "customer_id"
+FEW_ROWS = 16  # up to this many rows, the matrix is built without pandas' column machinery
 SMALL_BATCH = 256  # rows; below this, LightGBM predicts on a single thread
 
 
@@ -59,6 +60,10 @@ class Scorer:
         self._numeric_pos = [self._position[f] for f in self._numeric_list]
         self._categorical_list = [f for f in self._features if f in spec.categories]
         self._categorical_pos = [self._position[f] for f in self._categorical_list]
+        self._level_codes = {
+            c: {level: float(i) for i, level in enumerate(v)} for c, v in spec.categories.items()
+        }
+        self._column_positions: dict[tuple[str, ...], np.ndarray | None] = {}
         k = policy.reasons
         self.columns = [
             ID_COLUMN,
@@ -87,6 +92,10 @@ class Scorer:
         missing = [c for c in self._features if c not in frame.columns]
         if missing:
             raise FeatureMatrixError(f"scoring input: missing required column(s) {missing}")
+        if len(frame) <= FEW_ROWS:
+            fast = self._few_rows(frame)
+            if fast is not None:
+                return fast
         X = np.empty((len(frame), len(self._features)), dtype="float64")
         try:
             # One block conversion of all numeric features: the fast path, also for one row.
@@ -108,6 +117,31 @@ class Scorer:
             )
             codes[codes < 0] = np.nan
             X[:, j] = codes
+        return X
+
+    def _few_rows(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The matrix of a few rows (a single request) from one conversion of the whole
+        frame, without pandas' per-column machinery; None when a value needs the general
+        path (which converts it, or names the column and row that cannot be)."""
+        key = tuple(frame.columns)
+        if key not in self._column_positions:
+            found = np.asarray(frame.columns.get_indexer(pd.Index(self._features)))
+            self._column_positions[key] = found if frame.columns.is_unique else None
+        positions = self._column_positions[key]
+        if positions is None:
+            return None
+        values = frame.to_numpy(dtype=object)[:, positions]
+        X = np.empty(values.shape, dtype="float64")
+        try:
+            numeric = values[:, self._numeric_pos]
+            if any(v is None or v is pd.NA or isinstance(v, str) for v in numeric.flat):
+                return None
+            X[:, self._numeric_pos] = numeric.astype("float64")
+        except (TypeError, ValueError):
+            return None
+        for j, name in zip(self._categorical_pos, self._categorical_list, strict=True):
+            codes = self._level_codes[name]
+            X[:, j] = [codes.get(v, np.nan) if isinstance(v, str) else np.nan for v in values[:, j]]
         return X
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
