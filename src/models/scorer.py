@@ -97,18 +97,14 @@ class Scorer:
             if fast is not None:
                 return fast
         X = np.empty((len(frame), len(self._features)), dtype="float64")
-        try:
-            # One block conversion of all numeric features: the fast path, also for one row.
-            X[:, self._numeric_pos] = frame[self._numeric_list].to_numpy(
-                dtype="float64", na_value=np.nan
-            )
-        except (TypeError, ValueError):
-            for j, name in zip(self._numeric_pos, self._numeric_list, strict=True):
-                col = frame[name]
-                if col.dtype.kind in "fiub":
-                    X[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
-                else:
-                    X[:, j] = _to_float(col, name)
+        # Column by column: each is a view converted once, with no block copy of the frame
+        # (for a batch, several times faster than selecting the columns and interleaving).
+        for j, name in zip(self._numeric_pos, self._numeric_list, strict=True):
+            col = frame[name]
+            if col.dtype.kind in "fiub":
+                X[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                X[:, j] = _to_float(col, name)
         for j, name in zip(self._categorical_pos, self._categorical_list, strict=True):
             codes = (
                 self._levels[name]
@@ -205,14 +201,17 @@ class Scorer:
         contributions are positive (a reason must raise the risk)."""
         n, f = contrib.shape
         k_eff = min(k, f)
-        if k_eff < f:
-            top = np.argpartition(-contrib, k_eff - 1, axis=1)[:, :k_eff]
-        else:
-            top = np.tile(np.arange(f), (n, 1))
-        values = np.take_along_axis(contrib, top, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        values = np.take_along_axis(values, order, axis=1)
+        # k passes of argmax (k is small): several times faster than a partition of every
+        # row, and ordered largest first by construction (ties: the first feature).
+        remaining = contrib.copy()
+        rows = np.arange(n)
+        top = np.empty((n, k_eff), dtype=np.int64)
+        values = np.empty((n, k_eff), dtype="float64")
+        for i in range(k_eff):
+            best = remaining.argmax(axis=1)
+            top[:, i] = best
+            values[:, i] = remaining[rows, best]
+            remaining[rows, best] = -np.inf
         codes = self._codes[top]
         texts = self._texts[top]
         codes[values <= 0] = None
