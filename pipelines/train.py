@@ -88,16 +88,7 @@ def settings(params: Params) -> TrainingSettings:
         check_tolerance=p.monotone_check.tolerance,
         prune_max_abs_corr=p.prune.max_abs_corr if p.prune.enabled else None,
         prune_rows=p.prune.rows,
-        scorecard=ScorecardSettings(
-            min_iv=c.min_iv,
-            max_n_prebins=c.max_n_prebins,
-            min_prebin_size=c.min_prebin_size,
-            max_n_bins=c.max_n_bins,
-            monotonic_trend=c.monotonic_trend,
-            base_points=sc.base_points,
-            base_odds=sc.base_odds,
-            pdo=sc.pdo,
-        ),
+        scorecard=ScorecardSettings(**c.model_dump(), **sc.model_dump()),
     )
 
 

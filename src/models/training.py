@@ -3,6 +3,7 @@ monotonicity sweep, as one function that returns everything the train stage writ
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -247,19 +248,7 @@ def _challenger(
     with warnings.catch_warnings():
         # optbinning 1.0 uses pandas idioms pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
-        return fit_scorecard(
-            X,
-            y,
-            categorical=list(spec.categories),
-            min_iv=c.min_iv,
-            max_n_prebins=c.max_n_prebins,
-            min_prebin_size=c.min_prebin_size,
-            max_n_bins=c.max_n_bins,
-            monotonic_trend=c.monotonic_trend,
-            base_points=c.base_points,
-            base_odds=c.base_odds,
-            pdo=c.pdo,
-        )
+        return fit_scorecard(X, y, categorical=list(spec.categories), **dataclasses.asdict(c))
 
 
 def direction_review(
