@@ -92,6 +92,7 @@ def _broken_export(folder: Path, tiny_tables: dict[str, pd.DataFrame]) -> None:
 def test_check_lists_every_problem_at_once(
     project: Path, tiny_tables: dict[str, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """One settings file with seven different problems: one run of the check lists them all."""
     from pipelines import check
 
     export = project / "export"
@@ -101,35 +102,30 @@ def test_check_lists_every_problem_at_once(
         data={
             "source": str(export),
             "end_date": "2025-12-31",
-            "files": {"customers": "client.csv"},  # 1: a misspelt file name
+            "files": {"customers": "clients.csv", "loans": "acounts.csv"},  # 1: no such file
             "columns": {"transactions": {"ts": "purchase_tme"}},  # 2: a misspelt column
+            "select": {"outcomes": ["customer_id", "as_of", "default", "score"]},  # 3
         },
         features={
-            "static": ["income_monthly", "segmnt"],  # 3: a static column that does not exist
-            "protected": ["gender"],  # 4: not in customers (a warning)
+            "static": ["income_monthly", "regon"],  # 4: a static column that does not exist
+            "protected": ["gender"],  # 5: not in customers (a warning)
         },
     )
     assert check.main(["--params", str(project / "params.yaml")]) == 1
     out = capsys.readouterr().out
     expected = [
-        "data.files.customers: file 'client.csv' is not in the folder "
-        "(did you mean 'clients.csv'?)",
-        "data.columns.transactions.ts: 'purchase_tme' is not a column of the file "
+        "[error] data.files.loans: file 'acounts.csv' is not in the folder",
+        "[error] data.columns.transactions.ts: 'purchase_tme' is not a column of the file "
         "(did you mean 'purchase_time'?)",
-        "customers is required",
-        "transactions.amount: 2 of 3 values are not float values",  # 5: types
-        "outcomes.as_of: 2 of 2 rows are dated after 2026-01-01",  # 6: dates
-        "transactions.ts: required column missing",
+        "[error] data.select.outcomes: keeps ['score'], which it lacks",
+        "[error] features.static: 'regon' is not a column of customers (did you mean 'region'?)",
+        "[warning] features.protected: 'gender' is not a column of customers",
+        "transactions.amount: 2 of 3 values are not float values",  # 6: types
+        "outcomes.as_of: 2 of 2 rows are dated after 2026-01-01",  # 7: dates
+        "[error] transactions.ts: required column missing",  # follows from 2
     ]
     for line in expected:
         assert line in out, f"missing from the check's report: {line}\n{out}"
-    # With the file name fixed, the customers' columns are checked too.
-    set_params(project, data={"files": {"customers": "clients.csv"}})
-    assert check.main(["--params", str(project / "params.yaml")]) == 1
-    out = capsys.readouterr().out
-    assert "[error] features.static: 'segmnt' is not a column of customers" in out
-    assert "[warning] features.protected: 'gender' is not a column of customers" in out
-    assert "customers is required" not in out
 
 
 def test_check_passes_a_clean_export(

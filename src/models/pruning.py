@@ -45,7 +45,8 @@ def prune_correlated(
 
     Returns:
         One row per feature, in IV order: feature, iv, kept (bool), duplicate_of (the kept
-        feature it duplicates, or ""), abs_corr (with that feature, or NaN).
+        feature it duplicates, or ""), abs_corr (its largest absolute correlation with a
+        feature kept before it; NaN for the first).
     """
     sample = frame
     if len(frame) > max_rows:
