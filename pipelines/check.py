@@ -61,7 +61,10 @@ def source_settings(params: Params, *, with_rules: bool = True) -> SourceSetting
     )
 
 
-def _find(folder: Path, table: str, files: dict[str, str]) -> Path | None:
+def find_source_file(folder: Path, table: str, files: dict[str, str]) -> Path | None:
+    """The file holding ``table`` in ``folder`` (named in data.files, else
+    ``<table>.parquet`` or ``<table>.csv``), or None when there is none. A named file that
+    is missing is one of the check's errors, so ingest never reads past it."""
     if table in files:
         path = folder / files[table]
         return path if path.exists() else None
@@ -71,7 +74,8 @@ def _find(folder: Path, table: str, files: dict[str, str]) -> Path | None:
     return None
 
 
-def _read(path: Path) -> pd.DataFrame:
+def read_source(path: Path) -> pd.DataFrame:
+    """A source file; CSV columns as text, so a malformed value reaches validate intact."""
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     return pd.read_parquet(path)
@@ -85,8 +89,8 @@ def run_checks(
     if not folder.is_dir():
         problem = Problem(Severity.ERROR, "data.source", f"{folder} is not a folder")
         return [problem], []
-    found = {t: _find(folder, t, params.data.files) for t in TABLES}
-    raw = {t: (_read(p) if p is not None else None) for t, p in found.items()}
+    found = {t: find_source_file(folder, t, params.data.files) for t in TABLES}
+    raw = {t: (read_source(p) if p is not None else None) for t, p in found.items()}
     names = {t: p.name for t, p in found.items() if p is not None}
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
     settings = source_settings(params, with_rules=with_rules)

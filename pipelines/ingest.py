@@ -16,39 +16,15 @@ import logging
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
 from creditrisk.ingest import derive_columns, infer_numbers, map_columns
 from creditrisk.settings_check import Severity
-from pipelines.check import run_checks
+from pipelines.check import find_source_file, read_source, run_checks
 from pipelines.common import reset_dir, write_json, write_table
 from pipelines.params import DataParams, Params, load_params
 from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.ingest")
-
-
-def find_source_file(folder: Path, table: str, files: dict[str, str]) -> Path | None:
-    """The file holding ``table`` in ``folder``, or None when the table is absent."""
-    if table in files:
-        path = folder / files[table]
-        if not path.exists():
-            raise ContractError(
-                f"table '{table}': params data.files names {path}, which is missing"
-            )
-        return path
-    for suffix in (".parquet", ".csv"):
-        path = folder / f"{table}{suffix}"
-        if path.exists():
-            return path
-    return None
-
-
-def read_source(path: Path) -> pd.DataFrame:
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    return pd.read_parquet(path)
 
 
 def main(source: Path, out: Path, report: Path) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 from creditrisk.contract import TABLES, ContractError, Kind, TableSpec
 from creditrisk.features.dictionary import feature_sources
 from creditrisk.ingest import derive_columns, map_columns
+from creditrisk.validation.coerce import convert
 
 
 class Severity(StrEnum):
@@ -198,36 +199,24 @@ def _shape(
     return shaped, problems
 
 
-def _bad_values(values: pd.Series, kind: Kind) -> pd.Series:
-    """Non-missing values that do not convert to the contract column's kind."""
-    present = values.notna() & (values.astype("string").str.strip() != "")
-    if kind is Kind.TIMESTAMP:
-        if pd.api.types.is_datetime64_any_dtype(values):
-            return pd.Series(False, index=values.index)
-        converted = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
-    elif kind in (Kind.FLOAT, Kind.INT):
-        converted = pd.to_numeric(values.where(present), errors="coerce")
-    else:
-        return pd.Series(False, index=values.index)
-    return present & converted.isna()
-
-
 def _types(table: str, frame: pd.DataFrame, spec: TableSpec, s: SourceSettings) -> list[Problem]:
     out = []
     for column, kind in spec.typed_columns.items():
         if column not in frame.columns or not len(frame):
             continue
-        bad = _bad_values(frame[column], kind)
+        # validate's own conversion, so the check and the run agree on every value
+        bad = frame[column].notna() & convert(frame[column], kind).isna()
         if not bad.any():
             continue
-        share = float(bad.mean())
+        present = int(frame[column].notna().sum())
+        share = float(bad.sum()) / present
         examples = ", ".join(repr(v) for v in frame.loc[bad, column].head(3))
         severity = Severity.ERROR if share > s.max_bad_share else Severity.WARNING
         out.append(
             Problem(
                 severity,
                 f"{table}.{column}",
-                f"{int(bad.sum()):,} of {len(frame):,} values are not {kind} values (e.g. "
+                f"{int(bad.sum()):,} of {present:,} values are not {kind} values (e.g. "
                 f"{examples})"
                 + (
                     f"; above validate.max_quarantine_share {s.max_bad_share:g}, the run stops"
@@ -268,7 +257,7 @@ def _dates(tables: Mapping[str, pd.DataFrame], s: SourceSettings) -> list[Proble
         frame = tables.get(table)
         if frame is None or column not in frame.columns or not len(frame):
             continue
-        when = _as_dates(frame[column])
+        when = convert(frame[column], Kind.TIMESTAMP)
         limit = end + pd.Timedelta(days=1) if table == "outcomes" else end
         late = when >= limit
         if not late.any():
@@ -318,18 +307,13 @@ def _rules(s: SourceSettings, present: set[str]) -> list[Problem]:
     return out
 
 
-def _as_dates(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        return out
-    return pd.to_datetime(values, errors="coerce", format="mixed")
-
-
 def _summary(table: str, file: str, frame: pd.DataFrame) -> TableSummary:
     column = EVENT_DATES[table]
-    when = _as_dates(frame[column]) if column in frame.columns else pd.Series(dtype="object")
+    when = (
+        convert(frame[column], Kind.TIMESTAMP)
+        if column in frame.columns
+        else pd.Series(dtype="object")
+    )
     known = when.dropna()
     first = str(known.min().date()) if len(known) else "-"
     last = str(known.max().date()) if len(known) else "-"

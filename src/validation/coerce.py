@@ -58,7 +58,7 @@ def coerce_table(raw: pd.DataFrame, spec: TableSpec, *, max_bad_share: float) ->
     for column, kind in spec.typed_columns.items():
         if column not in frame.columns:
             continue
-        typed = _convert(raw[column], kind)
+        typed = convert(raw[column], kind)
         bad = raw[column].notna() & typed.isna()
         present = int(raw[column].notna().sum())
         if present and bad.sum() > max_bad_share * present:
@@ -75,7 +75,8 @@ def coerce_table(raw: pd.DataFrame, spec: TableSpec, *, max_bad_share: float) ->
     return Coerced(frame=frame, failures=failures)
 
 
-def _convert(values: pd.Series, kind: Kind) -> pd.Series:
+def convert(values: pd.Series, kind: Kind) -> pd.Series:
+    """A column converted to its contract kind; a value that does not convert is null."""
     if kind is Kind.ID:
         return _to_id(values)
     if kind is Kind.TIMESTAMP:
