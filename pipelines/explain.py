@@ -7,7 +7,7 @@ among declined or limited customers, and ``summary.json`` with the additivity ch
 ``data/explain/decisions.parquet`` for the model card. Everything is logged to the MLflow
 run of this pipeline run.
 
-Usage: python -m pipelines.explain --scorer data/scorer --split data/split
+Usage: python -m pipelines.explain --scorer data/candidate --split data/split
            --dictionary data/features/dictionary.json --models data/models
            --out reports/explain --decisions data/explain
 """

@@ -7,7 +7,7 @@ attributes, and writes ``reports/model_card.md``, ``reports/model_card.html``,
 
 Usage: python -m pipelines.model_card --reports reports --decisions data/explain
            --customers data/validated/customers.parquet --dictionary data/features/dictionary.json
-           --scorer data/scorer --models data/models --out reports/model_card.md
+           --scorer data/candidate --models data/models --out reports/model_card.md
            --fairness reports/fairness.json
 """
 
@@ -32,6 +32,7 @@ from creditrisk.models.fairness import (
 )
 from creditrisk.models.policy import Policy
 from creditrisk.models.pyfunc import scorer_artifacts
+from creditrisk.monitoring.report import MonitorReport
 from creditrisk.reports.model_card import (
     ModelCardFacts,
     example_decision,
@@ -141,7 +142,15 @@ def _facts(
             for name, rel in FIGURES.items()
             if (reports / rel).exists()
         },
+        promotion=export.promotion,
+        champion_version=export.champion_version,
+        monitor=_monitor(reports / "monitor.json"),
     )
+
+
+def _monitor(path: Path) -> MonitorReport | None:
+    """The latest monitoring run's report, when the monitor stage has run."""
+    return MonitorReport.from_dict(read_json(path)) if path.exists() else None
 
 
 def _protected_attributes(customers: Path, params: Params) -> pd.DataFrame:

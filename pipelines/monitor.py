@@ -1,26 +1,35 @@
-"""Stage monitor: drift of the latest snapshot against training, and graded early warnings.
+"""Stage monitor: the served champion on the newest snapshot and on matured cohorts,
+graded early warnings kept in the action store, and retraining triggers.
 
 Scores the snapshot at ``monitor.as_of`` (default: the day after the data's end) and the
-one ``monitor.previous_months`` before it with the champion scorer (``data/scorer``), then:
+one ``monitor.previous_months`` before it with the champion (``data/scorer``), then:
 
-- PSI of the score and of every feature (CSI) against the training population;
-- observed against predicted default rate per month where outcomes are known;
+- PSI of the score and of every feature (CSI) against the reference population (the
+  train period, scored by the champion);
+- a backtest: the champion on every monthly cohort whose label window has ended since the
+  last snapshot it was trained on, predicted against observed default rate and AUC per
+  month and per grade;
 - the grade migration matrix between the two snapshots;
 - early-warning rules from params: per customer the highest level that fired, the rules,
-  the actions, and the previous and new credit limit (0 where the limit is frozen).
+  the actions, and the previous and new credit limit (0 where the limit is frozen);
+- the action store (``--actions``, :mod:`creditrisk.monitoring.actions`): the alerts and
+  freezes appended (a date already recorded adds nothing), freezes lifted by the cure
+  rule, records past the retention period removed;
+- retraining triggers (score PSI, observed / predicted, AUC drop against the champion's
+  test AUC): ``retrain`` in ``reports/monitor.json`` says whether one fired.
 
-Outputs: ``reports/monitor/`` (``metrics.json``, tables, plots) and
-``data/alerts/alerts.parquet``, and the metrics in ``reports/monitor.json``. The folders
-are replaced only when the whole run succeeds, so a failed run leaves the previous
-outputs intact; the same inputs give the same alerts.
+Outputs: ``reports/monitor/`` (``metrics.json``, tables, plots),
+``data/alerts/alerts.parquet`` (this date's alerts) and the metrics in
+``reports/monitor.json``. The folders are replaced only when the whole run succeeds.
 
 Usage: python -m pipelines.monitor --validated data/validated --scorer data/scorer
-           --split data/split --predictions data/predictions
+           --split data/split --predictions data/predictions --actions data/actions
            --reports reports/monitor --alerts data/alerts --metrics reports/monitor.json
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,17 +38,30 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from creditrisk.features.split import SPLITS
-from creditrisk.models.pyfunc import load_scorer_folder
-from creditrisk.monitoring.plots import monitoring_figures
+from creditrisk.models.conditions import usable_rules
+from creditrisk.models.pyfunc import load_scorer_folder, scorer_lineage
+from creditrisk.models.scorer import Scorer
+from creditrisk.monitoring.actions import ActionStore
+from creditrisk.monitoring.backtest import (
+    Backtest,
+    backtest,
+    matured_cohorts,
+    retraining_triggers,
+)
+from creditrisk.monitoring.plots import backtest_figure, monitoring_figures
 from creditrisk.monitoring.report import (
     Monitoring,
     ReferencePopulation,
+    StoreSummary,
     monitor_snapshot,
     reference_population,
+    score_rows,
 )
+from creditrisk.monitoring.warnings import CureRule
 from pipelines.artifacts import SplitDir, alerts_file, predictions_file
 from pipelines.common import atomic_dirs, write_json
-from pipelines.params import load_params
+from pipelines.operations import open_store, owners
+from pipelines.params import Params, load_params
 from pipelines.snapshots import read_optional, snapshot_features
 from pipelines.stage import cli
 
@@ -51,6 +73,7 @@ def main(
     scorer: Path,
     split: Path,
     predictions: Path,
+    actions: Path,
     reports: Path,
     alerts: Path,
     metrics: Path,
@@ -61,14 +84,14 @@ def main(
     previous = (pd.Timestamp(as_of) - pd.DateOffset(months=m.previous_months)).date()
     features, _ = snapshot_features(validated, params, [previous, as_of])
     when = pd.to_datetime(features["as_of"]).dt.date
-    log.info("scoring the snapshots at %s and %s", as_of, previous)
-    preds = pd.read_parquet(predictions_file(predictions))
+    champion = load_scorer_folder(scorer)
+    log.info("scoring the snapshots at %s and %s with %s", as_of, previous, champion.model_version)
     result = monitor_snapshot(
         features[when == as_of],
         features[when == previous],
-        scorer=load_scorer_folder(scorer),
-        reference=_reference(SplitDir(split), preds, m.reference),
-        predictions=preds,
+        scorer=champion,
+        reference=_reference(SplitDir(split), champion, m.reference),
+        predictions=pd.read_parquet(predictions_file(predictions)),
         loans=read_optional(validated, "loans"),
         repayments=read_optional(validated, "repayments"),
         rules=m.rules,
@@ -76,33 +99,149 @@ def main(
         previous=previous,
         psi_bins=m.psi_bins,
     )
-    _write(result, reports, alerts, metrics)
-    _log_summary(result)
+    tables = _backtest(validated, scorer, champion, params, as_of)
+    stored = _record(ActionStore(open_store(actions, m.store_url)), result, params, validated)
+    _write(_complete(result, tables, stored, params), tables, reports, alerts, metrics)
 
 
 def _reference(
-    split: SplitDir, preds: pd.DataFrame, span: tuple[date, date] | None
+    split: SplitDir, champion: Scorer, span: tuple[date, date] | None
 ) -> ReferencePopulation:
+    """The reference population (train period by default) with the champion's own PDs."""
     periods = split.read_all()
+    labelled = pd.concat([periods[n] for n in SPLITS], ignore_index=True)
+    train = periods["train"]
+    lo, hi = (train["as_of"].min(), train["as_of"].max()) if span is None else span
+    rows = labelled[labelled["as_of"].between(pd.Timestamp(lo), pd.Timestamp(hi))]
+    scored = score_rows(champion, rows)[["as_of", "pd"]]
     return reference_population(
-        pd.concat([periods[n] for n in SPLITS], ignore_index=True),
-        preds,
+        labelled,
+        scored,
         span=None if span is None else (pd.Timestamp(span[0]), pd.Timestamp(span[1])),
-        train=periods["train"],
+        train=train,
     )
 
 
-def _write(result: Monitoring, reports: Path, alerts: Path, metrics: Path) -> None:
+def _backtest(
+    validated: Path, scorer: Path, champion: Scorer, params: Params, as_of: date
+) -> Backtest:
+    """The champion on every cohort matured since the last snapshot it was trained on."""
+    lineage = scorer_lineage(scorer)
+    through = date.fromisoformat(lineage.get("labelled_through") or str(params.split.test[1]))
+    cohorts = matured_cohorts(
+        through,
+        end_date=params.data.end_date,
+        horizon_months=params.labels.horizon_months,
+        until=as_of,
+    )
+    rows = pd.DataFrame()
+    if cohorts and (validated / "repayments.parquet").exists():
+        rows, _ = snapshot_features(
+            validated, params, cohorts, horizon_months=params.labels.horizon_months
+        )
+        rows = rows[rows["label_complete"].astype(bool)].reset_index(drop=True)
+    scored = (
+        score_rows(champion, rows) if len(rows) else pd.DataFrame(columns=["as_of", "pd", "grade"])
+    )
+    scored["default"] = rows["default"].to_numpy() if len(rows) else []
+    test_auc = lineage.get("test_auc")
+    result = backtest(
+        scored,
+        labelled_through=through,
+        test_auc=float(test_auc) if test_auc else None,
+        grades=list(champion.policy.grades),
+    )
+    s = result.summary
+    log.info(
+        "backtest: %d matured cohort(s) since %s, %d snapshots, %d defaults",
+        s.cohorts,
+        through,
+        s.rows,
+        s.defaults,
+    )
+    return result
+
+
+def _record(
+    store: ActionStore, result: Monitoring, params: Params, validated: Path
+) -> StoreSummary:
+    """Alerts and freezes appended, cures applied, old records removed."""
+    m, as_of = params.monitor, date.fromisoformat(result.report.as_of)
+    try:
+        owner_of = owners(validated, m.owner_column)
+        added, already = store.record(
+            result.alerts, as_of=as_of, owners=owner_of, model_version=result.report.model_version
+        )
+        cure = _usable_cure(m.cure, result.signals.columns)
+        cured = [] if cure is None else store.apply_cures(result.signals, cure, as_of=as_of)
+        removed = store.apply_retention(as_of - timedelta(days=params.retention.actions_days))
+        acts = store.actions()
+        active = store.active_freezes(as_of)
+    finally:
+        store.close()
+    return StoreSummary(
+        alerts_new=added,
+        alerts_already_recorded=already,
+        freezes_new=int((acts["as_of"] == as_of).sum()) if len(acts) else 0,
+        freezes_lifted_by_cure=len(cured),
+        freezes_active=len(active),
+        owner_column=m.owner_column,
+        retention_removed=removed,
+    )
+
+
+def _usable_cure(cure: CureRule | None, columns: pd.Index) -> CureRule | None:
+    if cure is None:
+        return None
+    kept, skipped = usable_rules([cure], columns)
+    if skipped:
+        log.warning("cure rule %s left out: it uses signals this data does not have", skipped)
+    return kept[0] if kept else None
+
+
+def _complete(
+    result: Monitoring,
+    tables: Backtest,
+    stored: StoreSummary,
+    params: Params,
+) -> Monitoring:
+    """The report with the backtest, the triggers and what the store recorded."""
+    summary = tables.summary
+    triggers = retraining_triggers(result.report.psi.score, summary, params.monitor.triggers)
+    report = dataclasses.replace(
+        result.report,
+        backtest=summary,
+        triggers=triggers,
+        retrain=any(t.fired for t in triggers),
+        store=stored,
+    )
+    return dataclasses.replace(result, report=report)
+
+
+def _write(
+    result: Monitoring,
+    tables: Backtest,
+    reports: Path,
+    alerts: Path,
+    metrics: Path,
+) -> None:
     with atomic_dirs(reports, alerts) as (rep, al):
         result.stability.to_csv(rep / "csi.csv", index=False)
         result.monthly.to_csv(rep / "default_rate.csv", index=False)
         result.migration.to_csv(rep / "migration.csv")
+        tables.by_month.to_csv(rep / "backtest_by_month.csv", index=False)
+        tables.by_grade.to_csv(rep / "backtest_by_grade.csv", index=False)
         write_json(result.report.to_dict(), rep / "metrics.json")  # beside the tables
-        for name, fig in monitoring_figures(result).items():
+        figures = monitoring_figures(result)
+        figures["backtest"] = backtest_figure(
+            tables.by_month, tables.by_grade, f"Matured cohorts since {result.report.as_of}"
+        )
+        for name, fig in figures.items():
             fig.savefig(rep / f"{name}.png", dpi=110)
             plt.close(fig)
         result.alerts.to_parquet(alerts_file(al), index=False)
     write_json(result.report.to_dict(), metrics)
+    _log_summary(result)
 
 
 def _log_summary(result: Monitoring) -> None:
@@ -124,6 +263,22 @@ def _log_summary(result: Monitoring) -> None:
         r.alerts.severe,
         r.alerts.frozen_limits,
     )
+    if r.store is not None:
+        s = r.store
+        log.info(
+            "action store: %d new alert(s) (%d already recorded), %d new freeze(s), %d lifted "
+            "by the cure rule, %d active",
+            s.alerts_new,
+            s.alerts_already_recorded,
+            s.freezes_new,
+            s.freezes_lifted_by_cure,
+            s.freezes_active,
+        )
+    for t in r.triggers:
+        if t.fired:
+            log.warning(
+                "retraining trigger %s fired: %s (threshold %s)", t.name, t.text, t.threshold
+            )
 
 
 if __name__ == "__main__":

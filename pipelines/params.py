@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from creditrisk.models.conditions import usable_rules
 from creditrisk.models.fairness import AttributeGrouping
 from creditrisk.models.policy import FormulaLimits, LimitKind, ModelLimits, Policy, RatingRule
-from creditrisk.monitoring.warnings import WarningRule
+from creditrisk.monitoring.warnings import CureRule, TriggerSettings, WarningRule
 
 PARAMS_FILE = Path("params.yaml")
 # The generate stage's output: data.source names it to run on the synthetic history.
@@ -267,8 +267,9 @@ class CalibrateParams(_Section):
 
 
 class GateParams(_Section):
-    # Development performance: the calibration period (out of sample, just after training)
-    # or the train period itself (in sample, optimistic).
+    # Development performance: the calibration period without its early-stopping slice
+    # (out of sample: the months that only fitted the calibrator), or the train period
+    # itself (in sample, optimistic).
     development: Literal["calibration", "train"] = "calibration"
     max_auc_gap: float = Field(0.02, ge=0)
     max_ks_gap: float = Field(3.0, ge=0)  # KS points (0-100)
@@ -318,6 +319,12 @@ class MonitorParams(_Section):
     reference: tuple[date, date] | None = None
     psi_bins: int = Field(10, gt=1)
     rules: tuple[WarningRule, ...] = ()
+    # The action store (alerts, limit freezes, lifts, deliveries): a SQLAlchemy URL, or
+    # null for the SQLite file actions.db in the stage's --actions folder (data/actions).
+    store_url: str | None = None
+    owner_column: str | None = None  # customers column naming each customer's owner
+    cure: CureRule | None = None  # lifts a freeze when every condition holds
+    triggers: TriggerSettings = Field(default_factory=TriggerSettings)
 
     @model_validator(mode="after")
     def _unique_names(self) -> MonitorParams:
@@ -326,6 +333,36 @@ class MonitorParams(_Section):
         if dupes:
             raise ValueError(f"monitor.rules: names must be unique, repeated: {dupes}")
         return self
+
+
+class PromotionParams(_Section):
+    # A new version replaces the champion only when its test-period AUC is at most
+    # max_auc_drop below the champion's and its ECE at most max_ece_increase above it.
+    max_auc_drop: float = Field(0.005, ge=0)
+    max_ece_increase: float = Field(0.005, ge=0)
+    force: bool = False  # promote this run's version whatever the rule says...
+    reason: str = ""  # ...for this reason (mandatory with force; a tag on the version)
+
+    @model_validator(mode="after")
+    def _reason_when_forced(self) -> PromotionParams:
+        if self.force and not self.reason.strip():
+            raise ValueError(
+                "export.promotion.force is true but export.promotion.reason is empty: "
+                "a forced promotion must say why"
+            )
+        return self
+
+
+class ExportParams(_Section):
+    promotion: PromotionParams = Field(default_factory=lambda: PromotionParams())
+
+
+class RetentionParams(_Section):
+    # Records older than this are deleted: decision log files by the date they were
+    # logged; alerts and lifted limit actions by their monitoring date (active freezes
+    # stay whatever their age).
+    decision_log_days: int = Field(1825, gt=0)
+    actions_days: int = Field(1825, gt=0)
 
 
 class ScoreParams(_Section):
@@ -346,9 +383,11 @@ class Params(_Section):
     scaling: ScalingParams = Field(default_factory=lambda: ScalingParams())
     grades: tuple[GradeBand, ...]
     policy: PolicyParams
+    export: ExportParams = Field(default_factory=lambda: ExportParams())
     score: ScoreParams = Field(default_factory=lambda: ScoreParams())
     explain: ExplainParams = Field(default_factory=lambda: ExplainParams())
     monitor: MonitorParams = Field(default_factory=lambda: MonitorParams())
+    retention: RetentionParams = Field(default_factory=lambda: RetentionParams())
     model_card: ModelCardParams
 
     @property

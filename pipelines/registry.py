@@ -1,15 +1,18 @@
-"""The scorer in MLflow: log it as a pyfunc model defined from code, register it, set its
-alias, and save the same model as a self-contained folder."""
+"""The scorer in MLflow: log it as a pyfunc model defined from code, register it, set the
+alias the promotion rule gave it, and save the same model as a self-contained folder; find
+and fetch the current champion."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -22,7 +25,7 @@ from creditrisk.models.pyfunc import load_scorer
 from pipelines import tracking
 
 MODEL_NAME = "credit-default"
-ALIAS = "champion"
+CHAMPION = "champion"
 SRC = Path(__file__).resolve().parents[1] / "src"
 REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyarrow")
 
@@ -83,8 +86,17 @@ class Registered:
     run_id: str
 
 
-def register(bundle: ScorerBundle, run: Any, out: Path) -> Registered:
-    """Log and register the scorer in ``run``, alias it, and save it to ``out``.
+def register(
+    bundle: ScorerBundle,
+    run: Any,
+    out: Path,
+    *,
+    alias: str,
+    config: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> Registered:
+    """Log and register the scorer in ``run``, give it ``alias`` and ``tags``, and save it
+    to ``out``. ``config`` is added to the lineage the model carries.
 
     Raises:
         RegistryError: the registry gave another version than the next one.
@@ -92,16 +104,17 @@ def register(bundle: ScorerBundle, run: Any, out: Path) -> Registered:
     client = mlflow.MlflowClient()
     expected = next_version(client)
     model_version = f"{MODEL_NAME}/{expected}"
-    config = {  # lineage every decision carries (the decision log records it per customer)
+    lineage = {  # lineage every decision carries (the decision log records it per customer)
         "model_version": model_version,
         "model_name": MODEL_NAME,
-        "model_alias": ALIAS,
+        "model_alias": alias,
         "mlflow_run_id": run.info.run_id,
         "training_data": tracking.dvc_lock_hashes().get("dvc.data/split", ""),
+        **config,
     }
     kwargs = bundle.model_kwargs()
     info = mlflow.pyfunc.log_model(
-        name="scorer", registered_model_name=MODEL_NAME, model_config=config, **kwargs
+        name="scorer", registered_model_name=MODEL_NAME, model_config=lineage, **kwargs
     )
     registered = str(info.registered_model_version)
     if registered != str(expected):
@@ -109,12 +122,34 @@ def register(bundle: ScorerBundle, run: Any, out: Path) -> Registered:
             f"registry gave version {registered} while {expected} was expected "
             "(another registration ran at the same time); re-run the export stage"
         )
-    client.set_registered_model_alias(MODEL_NAME, ALIAS, registered)
+    client.set_registered_model_alias(MODEL_NAME, alias, registered)
     client.set_model_version_tag(MODEL_NAME, registered, "git.commit", tracking.git_commit())
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, registered, key, value)
     if out.exists():
         shutil.rmtree(out)
-    mlflow.pyfunc.save_model(path=str(out), model_config=config, **kwargs)
+    mlflow.pyfunc.save_model(path=str(out), model_config=lineage, **kwargs)
     return Registered(int(registered), model_version, run.info.run_id)
+
+
+def champion_version() -> int | None:
+    """The version holding ``@champion``, or None when there is none yet."""
+    client = mlflow.MlflowClient()
+    try:
+        return int(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def fetch_version(version: int, out: Path) -> Path:
+    """Write a registered version's model folder to ``out`` (replaced)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fetched = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL_NAME}/{version}", dst_path=str(out)
+    )
+    return Path(fetched)
 
 
 def verify(out: Path, bundle: ScorerBundle, model_version: str) -> None:

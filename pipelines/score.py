@@ -2,28 +2,36 @@
 
 Features are computed as of ``score.as_of`` (default: the day after the data's end, so
 every event in the data is used) by the same Ibis expressions as the features stage, and
-scored by the exported pyfunc model, exactly as a downstream system would load it. With
-``--decision-log``, every decision is appended to that log (the scorer is wrapped in
-:class:`creditrisk.governance.decision_log.LoggingScorer`).
+scored by the exported pyfunc model (the champion), exactly as a downstream system would
+load it. Limit freezes active at that date in the action store (``--actions``, written by
+the monitor stage and the ``creditrisk limits`` command) set ``credit_limit`` to 0, with
+``limit_policy`` naming the freeze. With ``--decision-log``, every decision is appended to
+that log (the scorer is wrapped in
+:class:`creditrisk.governance.decision_log.LoggingScorer`), and log files older than
+``retention.decision_log_days`` are removed.
 
 Usage: python -m pipelines.score --validated data/validated --scorer data/scorer
-           --out data/scores --report reports/score.json [--decision-log data/decision_log]
+           --actions data/actions --out data/scores --report reports/score.json
+           [--decision-log data/decision_log]
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
 
+from creditrisk.governance import decision_log as dl
 from creditrisk.governance.decision_log import DecisionModel, LoggingScorer
 from creditrisk.models.pyfunc import scorer_lineage
+from creditrisk.monitoring.actions import FrozenLimits
 from pipelines.artifacts import scores_file
 from pipelines.common import pseudonym_key, reset_dir, write_json, write_table
+from pipelines.operations import active_freezes
 from pipelines.params import load_params
 from pipelines.snapshots import conform, snapshot_features
 from pipelines.stage import cli
@@ -33,27 +41,27 @@ CHUNK_ROWS = 50_000
 
 
 def main(
-    validated: Path, scorer: Path, out: Path, report: Path, decision_log: Path | None = None
+    validated: Path,
+    scorer: Path,
+    actions: Path,
+    out: Path,
+    report: Path,
+    decision_log: Path | None = None,
 ) -> None:
     params = load_params()
     as_of = params.score.as_of or params.data.end_date + timedelta(days=1)
     features, n_customers = snapshot_features(validated, params, [as_of])
-    log.info(
-        "features as of %s for %d of %d customers (the others were created later or are "
-        "already in default)",
-        as_of,
-        len(features),
-        n_customers,
-    )
+    log.info("features as of %s for %d of %d customers", as_of, len(features), n_customers)
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
     rows = conform(features, pyfunc.metadata.get_input_schema()).drop(
         columns=["default", "label_complete"]
     )
-    model: DecisionModel = pyfunc
+    frozen = FrozenLimits(pyfunc, active_freezes(actions, params.monitor.store_url, as_of))
+    model: DecisionModel = frozen
     if decision_log is None:
         rows = rows.drop(columns=["as_of"])  # the log records as_of; the model needs none
     else:
-        model = _logging(pyfunc, scorer, decision_log, reasons=params.policy.reasons)
+        model = _logging(pyfunc, frozen, scorer, decision_log, reasons=params.policy.reasons)
     scores = _score_in_chunks(model, rows)
     scores.insert(1, "as_of", pd.Timestamp(as_of))
     reset_dir(out)
@@ -61,19 +69,24 @@ def main(
     logged = model.logged if isinstance(model, LoggingScorer) else 0
     summary = _summary(scores, as_of=str(as_of), customers=n_customers, logged=logged)
     write_json(summary, report)
-    log.info(
-        "scores written: %d rows (%d decisions logged), grades %s",
-        len(scores),
-        logged,
-        summary["grades"],
-    )
+    if decision_log is not None:
+        _retention(decision_log, params.retention.decision_log_days)
+    log.info("scores: %d rows, %d logged, %d limits frozen", len(scores), logged, frozen.applied)
 
 
-def _logging(pyfunc: Any, scorer: Path, decision_log: Path, *, reasons: int) -> LoggingScorer:
+def _retention(decision_log: Path, days: int) -> None:
+    removed = dl.apply_retention(decision_log, before=date.today() - timedelta(days=days))
+    if removed:
+        log.info("decision log: %d record(s) older than %d days removed", removed, days)
+
+
+def _logging(
+    pyfunc: Any, model: DecisionModel, scorer: Path, decision_log: Path, *, reasons: int
+) -> LoggingScorer:
     """The scorer wrapped so that every decision is appended to the decision log."""
     schema = pyfunc.metadata.get_input_schema()
     return LoggingScorer(
-        pyfunc,
+        model,
         log=decision_log,
         key=pseudonym_key(),
         lineage=scorer_lineage(scorer),
@@ -102,6 +115,7 @@ def _summary(scores: pd.DataFrame, *, as_of: str, customers: int, logged: int) -
         "model_version": str(scores["model_version"].iloc[0]) if len(scores) else None,
         "mean_pd": float(scores["pd"].mean()) if len(scores) else None,
         "total_credit_limit": float(scores["credit_limit"].sum()),
+        "frozen_limits": int(scores["limit_policy"].astype(str).str.startswith("frozen:").sum()),
         "grades": dict(sorted(counts("grade").items())),
         "limit_policy": counts("limit_policy"),
         "rating_rules": counts("rating_rule"),

@@ -29,10 +29,12 @@ def connect_engine(p: FeatureParams) -> Any:
 
 
 def snapshot_features(
-    validated: Path, params: Params, as_of_dates: Sequence[date]
+    validated: Path, params: Params, as_of_dates: Sequence[date], *, horizon_months: int = 1
 ) -> tuple[pd.DataFrame, int]:
     """Feature rows at each date (customers created later or already in default at a date
-    have no row for it) and the number of customers in the data."""
+    have no row for it) and the number of customers in the data. ``default`` and
+    ``label_complete`` are the labels of a ``horizon_months`` window (derived from the
+    repayments; pass ``labels.horizon_months`` where the labels are used)."""
     p = params.features
     con = connect_engine(p)
     # Labels are not needed to score: outcomes, when present, do not set the snapshot.
@@ -40,7 +42,7 @@ def snapshot_features(
     tables = {t: con.read_parquet(str(validated / f"{t}.parquet")) for t in present}
     plan = build_features(
         tables,
-        as_of_dates=ibis.memtable(as_of_frame(list(as_of_dates), horizon_months=1)),
+        as_of_dates=ibis.memtable(as_of_frame(list(as_of_dates), horizon_months=horizon_months)),
         windows=p.windows_days,
         static=p.static,
         protected=p.protected,

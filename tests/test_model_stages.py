@@ -140,6 +140,18 @@ def test_mlflow_run_holds_params_metrics_model_and_lineage(prepared: Path, first
     assert any(m.source_run_id == run_id and m.name == "lightgbm" for m in models)
 
 
+def test_gate_measures_development_without_the_early_stopping_slice(first_run: dict) -> None:
+    gate = first_run["gate"]
+    calibration_rows = first_run["calibration"]["n"]
+    # the first two calibration months chose the trees: the gate leaves them out
+    assert 0 < gate["development_rows"] < calibration_rows
+    assert gate["auc_gap"] == pytest.approx(gate["development_auc"] - first_run["test"]["auc"])
+    lo, hi = gate["auc_gap_interval"]
+    assert lo < gate["auc_gap"] < hi
+    lo, hi = gate["ks_gap_interval"]
+    assert lo < gate["ks_gap"] < hi
+
+
 def test_same_data_and_params_give_identical_metrics(prepared: Path, first_run: dict) -> None:
     second = _run_model_stages(prepared, "b")
     assert second == first_run
@@ -158,18 +170,27 @@ def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> Non
         calibrate.main(stray, prepared / "data/split", prepared / "stray/cal", prepared / "s.json")
 
 
-@pytest.fixture(scope="module")
-def exported(prepared: Path, first_run: dict) -> Path:
+def _export(folder: Path, tag: str) -> dict:
     from pipelines import export
 
     export.main(
-        prepared / "a/models",
-        prepared / "a/calibration",
-        prepared / "data/features/dictionary.json",
-        prepared / "data/split",
-        prepared / "a/scorer",
-        prepared / "a/export.json",
+        folder / f"{tag}/models",
+        folder / f"{tag}/calibration",
+        folder / "data/features/dictionary.json",
+        folder / "data/split",
+        folder / f"{tag}/metrics.json",
+        folder / "data/scorer",
+        folder / f"{tag}/candidate",
+        folder / f"{tag}/export.json",
     )
+    return json.loads((folder / f"{tag}/export.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def exported(prepared: Path, first_run: dict) -> Path:
+    report = _export(prepared, "a")
+    assert report["promotion"]["rule"] == "first_champion", report["promotion"]
+    shutil.copytree(prepared / "data/scorer", prepared / "a/scorer")
     return prepared / "a/scorer"
 
 
@@ -209,6 +230,51 @@ def test_export_registers_the_champion_and_loads_from_the_folder(
     assert (exported / "artifacts/policy.json").exists()
     with pytest.raises(mlflow.exceptions.MlflowException, match="dpd_current"):
         model.predict(rows.drop(columns=["dpd_current"]))
+
+
+def test_a_worse_model_stays_challenger_and_a_forced_one_is_tagged(
+    prepared: Path, exported: Path
+) -> None:
+    """A model on two features is registered as @challenger; data/scorer keeps serving the
+    champion. Forcing it needs a reason, which ends up as a tag on the version."""
+    import mlflow
+
+    from pipelines.params import ParamsError, load_params
+
+    champion = json.loads((prepared / "a/export.json").read_text())["model_version"]
+    spec = json.loads((prepared / "a/models/features.json").read_text())
+    features = [f["name"] if isinstance(f, dict) else f for f in spec["features"]]
+    keep = ["income_monthly", "months_on_book"]
+    set_params(prepared, train={"exclude": [f for f in features if f not in keep]})
+    try:
+        _run_model_stages(prepared, "w")
+        report = _export(prepared, "w")
+        promotion = report["promotion"]
+        assert report["alias"] == "challenger" and promotion["rule"] == "worse_than_champion"
+        assert promotion["comparison"]["auc_difference"] < -0.005
+        assert "below the champion" in promotion["reasons"][0]
+        assert report["champion_version"] == champion
+        served = (prepared / "data/scorer/MLmodel").read_text()
+        assert f"model_version: credit-default/{champion}" in served
+        client = mlflow.MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+        assert client.get_model_version_by_alias("credit-default", "champion").version == int(
+            champion
+        )
+        set_params(prepared, export={"promotion": {"force": True, "reason": ""}})
+        with pytest.raises(ParamsError, match="reason"):
+            load_params()
+        set_params(prepared, export={"promotion": {"force": True, "reason": "risk committee"}})
+        forced = _export(prepared, "w")
+        assert forced["alias"] == "champion" and forced["promotion"]["rule"] == "forced"
+        version = client.get_model_version_by_alias("credit-default", "champion")
+        assert version.version == forced["model_version"] != champion
+        assert version.tags["promotion.forced_reason"] == "risk committee"
+    finally:
+        set_params(prepared, train={"exclude": []})
+        set_params(prepared, export={"promotion": {"force": False, "reason": ""}})
+        # the tests after this one serve the first model again
+        shutil.rmtree(prepared / "data/scorer")
+        shutil.copytree(exported, prepared / "data/scorer")
 
 
 def _free_port() -> int:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -140,6 +141,48 @@ def find(log: Path, pseudonym: str, *, on: date | None = None) -> pd.DataFrame:
         condition = condition & (ds.field("decision_date") == on.isoformat())
     table: pd.DataFrame = dataset.to_table(filter=condition).to_pandas()
     return table.sort_values(["logged_at", "decision_id"]).reset_index(drop=True)
+
+
+def _batches(log: Path) -> list[Path]:
+    return sorted(p for p in log.glob("decision_date=*/*.parquet") if not p.name.startswith("."))
+
+
+def erase(log: Path, pseudonym: str) -> int:
+    """Remove every record about one customer (by pseudonym); returns how many.
+
+    The only rewrite of a batch file the log allows: a file holding the customer is
+    written again without those rows (deleted when nothing is left); every other file is
+    left untouched, byte for byte."""
+    removed = 0
+    for path in _batches(log) if log.exists() else []:
+        table = pq.read_table(path)
+        hit = pc.equal(table["customer_pseudonym"], pseudonym)
+        n = int(pc.sum(hit).as_py() or 0)
+        if not n:
+            continue
+        kept = table.filter(pc.invert(hit))
+        if kept.num_rows:
+            tmp = path.parent / f".{path.name}.tmp"
+            pq.write_table(kept, tmp)
+            tmp.replace(path)
+        else:
+            path.unlink()
+        removed += n
+    return removed
+
+
+def apply_retention(log: Path, *, before: date) -> int:
+    """Delete the batch files logged before ``before``; returns the records removed."""
+    removed = 0
+    for path in _batches(log) if log.exists() else []:
+        day = date.fromisoformat(path.parent.name.split("=", 1)[1])
+        if day < before:
+            removed += pq.read_metadata(path).num_rows
+            path.unlink()
+    for folder in log.glob("decision_date=*") if log.exists() else []:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
 
 
 def _items(value: Any) -> list[Any]:

@@ -24,6 +24,7 @@ from creditrisk.models.calibration import Calibrator
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import FeatureSpec, design_matrix
 from creditrisk.models.scorecard import ScorecardTable
+from creditrisk.models.slices import early_stopping_mask
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,16 @@ class GateVerdict:
 
     passed: bool
     development: str
+    development_rows: int
+    development_auc: float
+    development_ks: float
     auc_gap: float
     ks_gap: float
     failures: tuple[str, ...]
     on_failure: str
+    # bootstrap 95% intervals of the drops (development and test resampled independently)
+    auc_gap_interval: tuple[float, float] | None = None
+    ks_gap_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ class EvaluationSettings:
     gate: GateThresholds
     gate_development: str
     gate_on_failure: str
+    early_stopping_months: int = 2
+    early_stopping_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -243,7 +252,7 @@ def evaluate_model(
         psi_by_month=_monthly_summary(by_month),
         psi=psi,
         grades=_grade_outcomes(tables["grades"]),
-        gate=_gate(period, psi.score, settings),
+        gate=_gate(preds, period["test"], psi.score, settings),
         oracle=None if truth is None else OracleReport(test=oracle_metrics(test, truth)),
     )
     return Evaluation(report, preds, tables, _curves(test, tables, settings))
@@ -392,20 +401,70 @@ def _grade_outcomes(table: pd.DataFrame) -> dict[str, GradeOutcome]:
 
 
 def _gate(
-    period: Mapping[str, ClassificationMetrics], score_psi: float, settings: EvaluationSettings
+    preds: pd.DataFrame,
+    test: ClassificationMetrics,
+    score_psi: float,
+    settings: EvaluationSettings,
 ) -> GateVerdict:
-    dev, test = period[settings.gate_development], period["test"]
+    dev_rows = development_rows(preds, settings)
+    y, pd_ = dev_rows["default"].to_numpy(), dev_rows["pd"].to_numpy()
+    dev = {"auc": float(roc_auc_score(y, pd_)), "ks": 100 * mx.ks_statistic(y, pd_)}
+    intervals = _drop_intervals(preds, dev_rows, settings)
     failures = gate_failures(
-        {"auc": dev.auc, "ks": dev.ks}, {"auc": test.auc, "ks": test.ks}, score_psi, settings.gate
+        dev, {"auc": test.auc, "ks": test.ks}, score_psi, settings.gate, intervals
     )
     return GateVerdict(
         passed=not failures,
         development=settings.gate_development,
-        auc_gap=dev.auc - test.auc,
-        ks_gap=dev.ks - test.ks,
+        development_rows=len(dev_rows),
+        development_auc=dev["auc"],
+        development_ks=dev["ks"],
+        auc_gap=dev["auc"] - test.auc,
+        ks_gap=dev["ks"] - test.ks,
+        auc_gap_interval=intervals.get("auc"),
+        ks_gap_interval=intervals.get("ks"),
         failures=tuple(failures),
         on_failure=settings.gate_on_failure,
     )
+
+
+def _drop_intervals(
+    preds: pd.DataFrame, dev_rows: pd.DataFrame, settings: EvaluationSettings
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap 95% intervals of the AUC and KS drops from development to test."""
+    if not settings.bootstrap:
+        return {}
+    test = preds[preds["split"] == "test"]
+    n, seed = settings.bootstrap, settings.seed
+    dev_auc, dev_ks = mx.bootstrap_auc_ks(
+        dev_rows["default"].to_numpy(), dev_rows["pd"].to_numpy(), n=n, seed=seed
+    )
+    test_auc, test_ks = mx.bootstrap_auc_ks(
+        test["default"].to_numpy(), test["pd"].to_numpy(), n=n, seed=seed + 1
+    )
+    k = min(len(dev_auc), len(test_auc))
+    out = {}
+    for name, gaps in (("auc", dev_auc[:k] - test_auc[:k]), ("ks", dev_ks[:k] - test_ks[:k])):
+        lo, hi = np.quantile(gaps, [0.025, 0.975])
+        out[name] = (float(lo), float(hi))
+    return out
+
+
+def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+    """The rows the gate measures development performance on.
+
+    ``calibration``: the calibration period without its early-stopping slice. The slice
+    chose the number of trees, so the model was selected on it and its AUC there is
+    optimistic; the rest of the period only fitted the calibrator, which keeps the ranking
+    (sigmoid) and so leaves AUC and KS out of sample. ``train``: the train period.
+    """
+    part = preds[preds["split"] == settings.gate_development]
+    if settings.gate_development != "calibration":
+        return part
+    chosen = early_stopping_mask(
+        part, months=settings.early_stopping_months, seed=settings.early_stopping_seed
+    )
+    return part[~chosen]
 
 
 def _curves(

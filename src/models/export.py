@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 import creditrisk.records as records
+from creditrisk.governance.promotion import PromotionDecision
 from creditrisk.models.matrix import FeatureSpec
 
 
@@ -65,7 +66,8 @@ def input_example(test: pd.DataFrame, spec: FeatureSpec, rows: int = 3) -> pd.Da
 
 @dataclass(frozen=True)
 class ExportReport:
-    """``reports/export.json``: the registered version and what its policy holds."""
+    """``reports/export.json``: the registered version, the alias the promotion rule gave
+    it and why, the champion being served, and what the policy holds."""
 
     model_name: str
     model_version: int
@@ -76,6 +78,8 @@ class ExportReport:
     limit_in_force: str
     rating_rules: tuple[str, ...]
     rating_rules_skipped: tuple[str, ...]
+    champion_version: int  # the version in data/scorer (this one when promoted)
+    promotion: PromotionDecision
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)

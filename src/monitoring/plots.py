@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from creditrisk.monitoring.report import Monitoring
@@ -59,5 +60,31 @@ def _drift_and_alerts_figure(m: Monitoring) -> Figure:
     axes[0].tick_params(axis="x", labelrotation=45)
     axes[1].bar(list(counts), list(counts.values()), color=["#e0c040", "#e08030", "#c03030"])
     axes[1].set(title="Early warnings by level", ylabel="customers")
+    fig.tight_layout()
+    return fig
+
+
+def backtest_figure(by_month: pd.DataFrame, by_grade: pd.DataFrame, title: str) -> Figure:
+    """Predicted against observed default rate (Wilson 95%) of the matured cohorts, by
+    snapshot month and by grade."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, table, key in ((axes[0], by_month, "as_of"), (axes[1], by_grade, "grade")):
+        if len(table):
+            x = np.arange(len(table))
+            err = np.vstack(
+                [
+                    table["observed_rate"] - table["observed_ci_low"],
+                    table["observed_ci_high"] - table["observed_rate"],
+                ]
+            )
+            ax.errorbar(x, table["observed_rate"], yerr=err, fmt="o", label="observed (95%)")
+            ax.plot(x, table["mean_pd"], "s--", label="predicted (mean PD)")
+            ax.set_xticks(x, [str(v)[:10] for v in table[key]], rotation=45)
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no matured cohort since training", ha="center", va="center")
+        ax.set(xlabel=key, ylabel="default rate")
+    axes[0].set_title(title)
+    axes[1].set_title("by grade")
     fig.tight_layout()
     return fig

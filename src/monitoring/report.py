@@ -21,6 +21,7 @@ from creditrisk.models.conditions import usable_rules
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
+from creditrisk.monitoring.backtest import BacktestSummary, Trigger
 from creditrisk.monitoring.signals import days_to_next_due
 
 
@@ -73,6 +74,19 @@ class LastKnownRate:
 
 
 @dataclass(frozen=True)
+class StoreSummary:
+    """What this run did to the action store."""
+
+    alerts_new: int
+    alerts_already_recorded: int
+    freezes_new: int
+    freezes_lifted_by_cure: int
+    freezes_active: int
+    owner_column: str | None = None
+    retention_removed: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class MonitorReport:
     """``reports/monitor.json``."""
 
@@ -88,6 +102,10 @@ class MonitorReport:
     rules_fired: dict[str, int]
     rules_skipped: tuple[str, ...]
     default_rate_last_known: LastKnownRate | None = None
+    backtest: BacktestSummary | None = None
+    triggers: tuple[Trigger, ...] = ()
+    retrain: bool = False  # a retraining trigger fired
+    store: StoreSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)
@@ -107,6 +125,7 @@ class Monitoring:
     monthly: pd.DataFrame
     migration: pd.DataFrame
     alerts: pd.DataFrame
+    signals: pd.DataFrame  # every customer at as_of: features, pd, grade and the signals
 
 
 class MonitoringError(ValueError):
@@ -174,7 +193,7 @@ def monitor_snapshot(
         rules_skipped=tuple(skipped),
         default_rate_last_known=_last_known(monthly),
     )
-    return Monitoring(report, stability, monthly, matrix, alerts)
+    return Monitoring(report, stability, monthly, matrix, alerts, signals)
 
 
 def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:

@@ -113,8 +113,14 @@ def level_counts(levels: pd.Series) -> Mapping[str, int]:
 
 
 def _holds(rule: WarningRule, signals: pd.DataFrame) -> np.ndarray:
+    return all_hold(rule.when, signals)
+
+
+def all_hold(when: Sequence[Condition], signals: pd.DataFrame) -> np.ndarray:
+    """Rows of ``signals`` where every condition holds (a missing value fails all but
+    ``is_null``)."""
     match = np.ones(len(signals), dtype=bool)
-    for c in rule.when:
+    for c in when:
         col = signals[c.feature]
         values = (
             col.to_numpy(dtype="float64", na_value=np.nan)
@@ -123,3 +129,26 @@ def _holds(rule: WarningRule, signals: pd.DataFrame) -> np.ndarray:
         )
         match &= c.holds(values)
     return match
+
+
+@dataclass(frozen=True)
+class CureRule:
+    """When a freeze is lifted without a person: every condition holds on the customer's
+    latest snapshot (features and ``pd``) and the freeze is at least ``min_months`` old."""
+
+    name: str
+    when: tuple[Condition, ...]
+    min_months: int = 1
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    """When a monitoring run says "retrain": score PSI above ``max_score_psi``; observed /
+    predicted default rate on the matured cohorts outside ``observed_over_predicted``; AUC
+    on them more than ``max_auc_drop`` below the champion's test AUC. The last two are
+    judged only with at least ``min_defaults`` defaults."""
+
+    max_score_psi: float = 0.25
+    observed_over_predicted: tuple[float, float] = (0.67, 1.5)
+    max_auc_drop: float = 0.05
+    min_defaults: int = 30

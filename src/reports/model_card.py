@@ -13,9 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from creditrisk.governance.promotion import PromotionDecision
 from creditrisk.models.evaluation import EvaluationReport
 from creditrisk.models.explain_report import ExplainSummary
 from creditrisk.models.policy import Policy
+from creditrisk.monitoring.report import MonitorReport
 
 SECTIONS = (
     "Purpose and intended use",
@@ -24,8 +26,10 @@ SECTIONS = (
     "Label definition",
     "Features",
     "Out-of-time performance",
+    "Promotion",
     "Calibration",
     "Stability",
+    "Monitoring of the served champion",
     "Grades and limit policy",
     "Explanations and reason codes",
     "Fairness",
@@ -57,6 +61,10 @@ class ModelCardFacts:
         fairness: one table per protected attribute; thresholds.
         example: one decision with a pseudonymised customer id.
         figures: figure name -> path relative to the card.
+        promotion, champion_version: the promotion rule's decision for this version and
+            the version being served as champion.
+        monitor: ``reports/monitor.json`` (the champion on the newest snapshot and on
+            matured cohorts, retraining triggers).
     """
 
     model: Mapping[str, Any]
@@ -82,6 +90,9 @@ class ModelCardFacts:
     fairness_thresholds: Mapping[str, float]
     example: Mapping[str, Any]
     figures: Mapping[str, str]
+    promotion: PromotionDecision | None = None
+    champion_version: int | None = None
+    monitor: MonitorReport | None = None
 
 
 def render_model_card(f: ModelCardFacts) -> str:
@@ -99,8 +110,10 @@ def render_model_card(f: ModelCardFacts) -> str:
         _labels,
         _features,
         _performance,
+        _promotion,
         _calibration,
         _stability,
+        _monitoring,
         _policy,
         _explanations,
         _fairness,
@@ -274,8 +287,11 @@ def _performance(f: ModelCardFacts) -> str:
     gap, gate = f.metrics.development_gap, f.metrics.gate
     verdict = (
         f"\n\n**Out-of-time gate: {'passed' if gate.passed else 'FAILED'}** "
-        f"(development = {gate.development} period; AUC drop {gate.auc_gap:.4f}, "
-        f"KS drop {gate.ks_gap:.2f} points"
+        f"(development = {gate.development} period, {gate.development_rows:,} rows"
+        + (" after the early-stopping slice" if gate.development == "calibration" else "")
+        + f": AUC {gate.development_auc:.4f}, KS {gate.development_ks:.2f}; AUC drop "
+        f"{gate.auc_gap:.4f}{_ci(gate.auc_gap_interval, '.4f')}, "
+        f"KS drop {gate.ks_gap:.2f} points{_ci(gate.ks_gap_interval, '.2f')}"
         + (
             f"; on failure the pipeline is set to '{gate.on_failure}').\n\n"
             + "\n".join(f"- {x}" for x in gate.failures)
@@ -303,6 +319,108 @@ def _performance(f: ModelCardFacts) -> str:
         _figure(f, "gains", "Gains"),
     ]
     return text + "\n\n" + "\n".join(x for x in figs if x)
+
+
+def _ci(interval: tuple[float, float] | None, fmt: str) -> str:
+    return "" if interval is None else f" (95% {interval[0]:{fmt}} to {interval[1]:{fmt}})"
+
+
+def _promotion(f: ModelCardFacts) -> str:
+    d = f.promotion
+    if d is None:
+        return "No promotion decision was recorded for this version."
+    m = f.model
+    head = (
+        f"Version {m['version']} was registered as **@{d.alias}** by the rule "
+        f"`{d.rule.value}`. The version served as @champion (`data/scorer`) is "
+        f"{f.champion_version}."
+        + ("" if d.previous_champion is None else f" Champion before: {d.previous_champion}.")
+    )
+    lines = [head, "", *[f"- {r}" for r in d.reasons]]
+    c = d.comparison
+    if c is not None:
+        table = pd.DataFrame(
+            {
+                "model": [f"this version ({m['version']})", f"champion ({c.champion_version})"],
+                "AUC": [c.candidate.auc, c.champion.auc],
+                "AUC 95% low": [c.candidate.auc_ci_low, c.champion.auc_ci_low],
+                "AUC 95% high": [c.candidate.auc_ci_high, c.champion.auc_ci_high],
+                "ECE": [c.candidate.ece, c.champion.ece],
+                "mean PD": [c.candidate.mean_pd, c.champion.mean_pd],
+            }
+        )
+        lines += [
+            "",
+            f"Both scored on the latest labelled period, as_of {c.period[0]} to {c.period[1]}"
+            f" ({c.rows:,} snapshots, {c.defaults:,} defaults, observed rate "
+            f"{c.observed_rate:.2%}); AUC difference {c.auc_difference:+.4f}"
+            + _ci(
+                None
+                if c.auc_difference_ci_low is None or c.auc_difference_ci_high is None
+                else (c.auc_difference_ci_low, c.auc_difference_ci_high),
+                "+.4f",
+            )
+            + " (paired bootstrap).",
+            "",
+            md_table(
+                table,
+                {k: ".4f" for k in ("AUC", "AUC 95% low", "AUC 95% high", "ECE", "mean PD")},
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def _monitoring(f: ModelCardFacts) -> str:
+    r = f.monitor
+    if r is None:
+        return "No monitoring run yet."
+    head = (
+        f"Monitoring run as of {r.as_of} with the served champion {r.model_version}: "
+        f"{r.customers:,} customers, score PSI {r.psi.score:.3f}. "
+        + (
+            "**Retraining recommended**: a trigger fired."
+            if r.retrain
+            else "No retraining trigger fired."
+        )
+    )
+    lines = [head, ""]
+    b = r.backtest
+    if b is not None:
+        if b.cohorts:
+            lines.append(
+                f"Backtest on {b.cohorts} cohort(s) matured since the champion's training "
+                f"(labelled through {b.labelled_through}): as_of {b.first_as_of} to "
+                f"{b.last_as_of}, {b.rows:,} snapshots, {b.defaults:,} defaults, observed "
+                f"{(b.observed_rate or 0):.2%} against predicted {(b.mean_pd or 0):.2%}"
+                + (f", AUC {b.auc:.4f}" if b.auc is not None else "")
+                + "."
+            )
+        else:
+            lines.append(
+                f"No cohort has matured since the champion's training (labelled through "
+                f"{b.labelled_through}): outcomes take `labels.horizon_months` to mature."
+            )
+        lines.append("")
+    table = pd.DataFrame(
+        {
+            "trigger": [t.name for t in r.triggers],
+            "fired": ["yes" if t.fired else "no" for t in r.triggers],
+            "threshold": [t.threshold for t in r.triggers],
+            "measured": [t.text for t in r.triggers],
+        }
+    )
+    if len(table):
+        lines.append(md_table(table))
+    if r.store is not None:
+        st = r.store
+        lines += [
+            "",
+            f"Action store: {st.alerts_new} new alert(s), {st.freezes_new} new limit "
+            f"freeze(s), {st.freezes_lifted_by_cure} lifted by the cure rule, "
+            f"{st.freezes_active} active. A person reviews every freeze "
+            "(`creditrisk limits list`) and may lift it (`creditrisk limits lift`).",
+        ]
+    return "\n".join(lines)
 
 
 def _calibration(f: ModelCardFacts) -> str:
