@@ -75,6 +75,8 @@ def main(
         registered = _register(m, bundle, candidate, decision, _config(test, evaluated))
         served = _serve(decision, registered.version, candidate, staging / "champion", out)
     write_json(_report(registered, decision, served, policy, skipped, len(spec.features)), report)
+    if decision.promoted and not decision.gate_passed:
+        log.warning("the champion failed the out-of-time gate: %s", "; ".join(decision.reasons))
     log.info("registered %s as @%s (%s)", registered.model_version, decision.alias, decision.rule)
     log.info("data/scorer holds the champion, version %d", served)
 
@@ -203,7 +205,7 @@ def _serve(
     champion (fetched from the registry). Returns the version written.
 
     Raises:
-        GateError: there is no champion at all (the first version was not promoted).
+        GateError: there is no champion at all (cannot happen: a first version is promoted).
     """
     if out.exists():
         shutil.rmtree(out)

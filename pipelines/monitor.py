@@ -100,8 +100,9 @@ def main(
         psi_bins=m.psi_bins,
     )
     tables = _backtest(validated, scorer, champion, params, as_of)
-    stored = _record(ActionStore(open_store(actions, m.store_url)), result, params, validated)
-    _write(_complete(result, tables, stored, params), tables, reports, alerts, metrics)
+    store = ActionStore(open_store(actions, m.store_url))
+    final = _write(result, tables, store, params, validated, (reports, alerts, metrics))
+    _log_summary(final)
 
 
 def _reference(
@@ -169,20 +170,19 @@ def _record(
     m, as_of = params.monitor, date.fromisoformat(result.report.as_of)
     try:
         owner_of = owners(validated, m.owner_column)
-        added, already = store.record(
+        added, already, frozen = store.record(
             result.alerts, as_of=as_of, owners=owner_of, model_version=result.report.model_version
         )
         cure = _usable_cure(m.cure, result.signals.columns)
         cured = [] if cure is None else store.apply_cures(result.signals, cure, as_of=as_of)
         removed = store.apply_retention(as_of - timedelta(days=params.retention.actions_days))
-        acts = store.actions()
         active = store.active_freezes(as_of)
     finally:
         store.close()
     return StoreSummary(
         alerts_new=added,
         alerts_already_recorded=already,
-        freezes_new=int((acts["as_of"] == as_of).sum()) if len(acts) else 0,
+        freezes_new=frozen,
         freezes_lifted_by_cure=len(cured),
         freezes_active=len(active),
         owner_column=m.owner_column,
@@ -221,27 +221,32 @@ def _complete(
 def _write(
     result: Monitoring,
     tables: Backtest,
-    reports: Path,
-    alerts: Path,
-    metrics: Path,
-) -> None:
+    store: ActionStore,
+    params: Params,
+    validated: Path,
+    outputs: tuple[Path, Path, Path],
+) -> Monitoring:
+    """Tables and figures first, then the action store, then the report: a run that fails
+    before the end leaves the previous outputs and the store as they were."""
+    reports, alerts, metrics = outputs
     with atomic_dirs(reports, alerts) as (rep, al):
         result.stability.to_csv(rep / "csi.csv", index=False)
         result.monthly.to_csv(rep / "default_rate.csv", index=False)
         result.migration.to_csv(rep / "migration.csv")
         tables.by_month.to_csv(rep / "backtest_by_month.csv", index=False)
         tables.by_grade.to_csv(rep / "backtest_by_grade.csv", index=False)
-        write_json(result.report.to_dict(), rep / "metrics.json")  # beside the tables
         figures = monitoring_figures(result)
         figures["backtest"] = backtest_figure(
-            tables.by_month, tables.by_grade, f"Matured cohorts since {result.report.as_of}"
+            tables.by_month, tables.by_grade, f"Cohorts matured by {result.report.as_of}"
         )
         for name, fig in figures.items():
             fig.savefig(rep / f"{name}.png", dpi=110)
             plt.close(fig)
         result.alerts.to_parquet(alerts_file(al), index=False)
-    write_json(result.report.to_dict(), metrics)
-    _log_summary(result)
+        final = _complete(result, tables, _record(store, result, params, validated), params)
+        write_json(final.report.to_dict(), rep / "metrics.json")  # beside the tables
+    write_json(final.report.to_dict(), metrics)
+    return final
 
 
 def _log_summary(result: Monitoring) -> None:

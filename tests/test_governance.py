@@ -201,7 +201,12 @@ def test_score_stage_logs_every_decision(project: Path, capsys: pytest.CaptureFi
 
     d = project / "data"
     score.main(
-        d / "validated", d / "scorer", d / "scores", project / "score.json", d / "decision_log"
+        d / "validated",
+        d / "scorer",
+        d / "actions",
+        d / "scores",
+        project / "score.json",
+        d / "decision_log",
     )
     scores = pd.read_parquet(d / "scores/scores.parquet")
     files = list((d / "decision_log").rglob("*.parquet"))
@@ -216,7 +221,12 @@ def test_score_stage_logs_every_decision(project: Path, capsys: pytest.CaptureFi
     np.testing.assert_allclose(log["pd"], scores["pd"])
     # Same inputs again: the same input hashes, in a second batch file.
     score.main(
-        d / "validated", d / "scorer", d / "scores", project / "score.json", d / "decision_log"
+        d / "validated",
+        d / "scorer",
+        d / "actions",
+        d / "scores",
+        project / "score.json",
+        d / "decision_log",
     )
     files = sorted((d / "decision_log").rglob("*.parquet"))
     assert len(files) == 2

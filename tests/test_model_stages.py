@@ -381,7 +381,13 @@ def test_spark_udf_scores_a_spark_dataframe(prepared: Path, exported: Path) -> N
 def test_score_stage_scores_the_latest_snapshot(prepared: Path, exported: Path) -> None:
     from pipelines import score
 
-    score.main(prepared / "data/validated", exported, prepared / "scores", prepared / "s.json")
+    score.main(
+        prepared / "data/validated",
+        exported,
+        prepared / "actions",
+        prepared / "scores",
+        prepared / "s.json",
+    )
     scores = pd.read_parquet(prepared / "scores/scores.parquet")
     report = json.loads((prepared / "s.json").read_text())
     assert report["as_of"] == "2026-01-01" and report["rows"] == len(scores) > 1000

@@ -125,6 +125,7 @@ def _monitor(folder: Path, as_of: str, tag: str) -> dict:
         d / "scorer",
         d / "split",
         d / "predictions",
+        folder / f"{tag}/data/actions",
         folder / f"{tag}/reports/monitor",
         folder / f"{tag}/data/alerts",
         folder / f"{tag}/reports/monitor.json",
@@ -177,6 +178,12 @@ def test_rerun_gives_the_same_alerts(project: Path) -> None:
     second = _monitor(project, "2023-11-01", "again")
     alerts2 = pd.read_parquet(project / "again/data/alerts/alerts.parquet")
     pd.testing.assert_frame_equal(alerts1, alerts2)
+    # the store records the date once: the second run finds every alert already there
+    stored1, stored2 = first.pop("store"), second.pop("store")
+    assert (
+        stored2["alerts_new"] == 0 and stored2["alerts_already_recorded"] == stored1["alerts_new"]
+    )
+    assert stored2["freezes_active"] == stored1["freezes_active"]
     assert first == second
 
 

@@ -73,7 +73,19 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     folder = new_project(
         tmp_path_factory.mktemp("monthly"),
         data={"end_date": str(CYCLE_ENDS[-1])},
-        generate={"n_customers": 1500, "start_date": "2020-01-01"},
+        # a downturn that starts the day after the first model's data ends (its label
+        # windows end by 2023-03-31), felt fully in every region and segment
+        generate={
+            "n_customers": 1500,
+            "start_date": "2020-01-01",
+            "stress": {
+                "start": "2023-04-01",
+                "end": "2023-12-31",
+                "intensity": 2.0,
+                "regions": ["north", "south", "east", "west", "central"],
+                "segments": [],
+            },
+        },
         features={"as_of_start": "2020-07-01", "as_of_end": "2023-09-01"},
         split={
             "train": ["2020-07-01", "2021-09-01"],
@@ -97,14 +109,18 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 _run(NIGHTLY[:2])
                 keep = {"income_monthly", "months_on_book"}
                 spec = json.loads((folder / "data/models/features.json").read_text())
-                set_params(folder, train={"exclude": [f for f in spec["features"] if f not in keep]})
+                set_params(
+                    folder, train={"exclude": [f for f in spec["features"] if f not in keep]}
+                )
                 _run(MODEL)
                 set_params(folder, train={"exclude": []})
                 _run(NIGHTLY[2:])
             else:
                 _run(NIGHTLY)
             cycles.append(_snapshot(folder, end))
-        yield {"folder": folder, "cycles": cycles}
+        _run(["monitor"])  # the same date again
+        rerun = _snapshot(folder, CYCLE_ENDS[-1])
+        yield {"folder": folder, "cycles": cycles, "rerun": rerun}
 
 
 def _snapshot(folder: Path, end: date) -> dict:
@@ -182,8 +198,13 @@ def test_action_history_grows_without_duplicates(loop: dict) -> None:
     first = cycles[0]["alerts"].set_index("alert_id")
     kept = last["alerts"].set_index("alert_id").loc[first.index]
     pd.testing.assert_frame_equal(kept, first)
-    # the re-run of monitor in the worse-model cycle's month added nothing twice
-    assert cycles[WORSE_CYCLE]["monitor"]["store"]["alerts_already_recorded"] == 0
+    # monitoring the same date again adds nothing
+    rerun = loop["rerun"]
+    store = rerun["monitor"]["store"]
+    assert store["alerts_new"] == 0 and store["freezes_new"] == 0
+    assert store["alerts_already_recorded"] == last["monitor"]["store"]["alerts_new"] > 0
+    pd.testing.assert_frame_equal(rerun["alerts"], last["alerts"])
+    pd.testing.assert_frame_equal(rerun["actions"], last["actions"])
 
 
 def test_matured_cohorts_appear_in_the_backtest(loop: dict) -> None:
@@ -200,5 +221,5 @@ def test_a_trigger_fires_in_the_stress_period(loop: dict) -> None:
     reports = [c["monitor"] for c in loop["cycles"]]
     fired = {r["as_of"]: [t["name"] for t in r["triggers"] if t["fired"]] for r in reports}
     stress = [as_of for as_of, names in fired.items() if names and as_of > "2023-04-01"]
-    assert stress, [(r["as_of"], [t["text"] for t in r["triggers"]]) for r in reports]
+    assert stress, [(r["as_of"], [(t["name"], t["value"]) for t in r["triggers"]]) for r in reports]
     assert all(r["retrain"] == bool(fired[r["as_of"]]) for r in reports)

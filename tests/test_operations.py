@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from creditrisk.governance import decision_log as dl
 from creditrisk.governance.gate import GateThresholds, gate_failures
@@ -22,6 +23,7 @@ from creditrisk.governance.promotion import (
     decide,
 )
 from creditrisk.models.conditions import Condition
+from creditrisk.monitoring import actions as actions_module
 from creditrisk.monitoring.actions import ActionStore, ActionStoreError, apply_freezes
 from creditrisk.monitoring.backtest import backtest, matured_cohorts, retraining_triggers
 from creditrisk.monitoring.warnings import CureRule, TriggerSettings
@@ -59,9 +61,9 @@ FREEZE = ("severe", "arrears_30_plus", "investigate,freeze_limit")
 
 def test_rerunning_a_date_adds_nothing_twice_and_history_grows(store: ActionStore) -> None:
     first = _alerts([("c1", *FREEZE), ("c2", "light", "due_soon", "sms_reminder")])
-    assert store.record(first, as_of=D1, owners={"c1": "ann"}) == (2, 0)
-    assert store.record(first, as_of=D1, owners={"c1": "ann"}) == (0, 2)
-    assert store.record(_alerts([("c1", *FREEZE)]), as_of=D2) == (1, 0)
+    assert store.record(first, as_of=D1, owners={"c1": "ann"}) == (2, 0, 1)
+    assert store.record(first, as_of=D1, owners={"c1": "ann"}) == (0, 2, 0)
+    assert store.record(_alerts([("c1", *FREEZE)]), as_of=D2) == (1, 0, 1)
     alerts = store.outbox()
     assert len(alerts) == 3 and alerts["alert_id"].is_unique
     owners = alerts.loc[alerts["customer_id"] == "c1", "owner"]
@@ -141,14 +143,12 @@ def test_erasure_removes_one_customer_and_leaves_the_rest_identical(store: Actio
         after = store.frame(_table(t))
         expected = before[t][before[t]["customer_id"] != "c3"].reset_index(drop=True)
         assert after.to_dict("records") == expected.to_dict("records")
-    erasures = store.frame(_table("erasures"))
+    erasures = store.frame(_table("erasures")).drop(columns=["erasure_id"])  # a random uuid
     assert len(erasures) == 1 and "c3" not in erasures.to_string()
 
 
-def _table(name: str):  # noqa: ANN202
-    from creditrisk.monitoring import actions
-
-    return actions.metadata.tables[name]
+def _table(name: str) -> sa.Table:
+    return actions_module.metadata.tables[name]
 
 
 def test_retention_keeps_active_freezes(store: ActionStore) -> None:
@@ -219,10 +219,15 @@ def test_promotion_rule() -> None:
     assert same.auc_difference == 0 and same.auc_difference_ci_low == 0
     d = decide(gate_passed=True, champion_version=3, comparison=same, thresholds=th)
     assert (d.alias, d.rule) == ("champion", PromotionRule.NOT_WORSE)
-    d = decide(gate_passed=False, gate_failures=("AUC drops",), champion_version=None,
-               comparison=None, thresholds=th)  # fmt: skip
+    d = decide(gate_passed=False, gate_failures=("AUC drops",), champion_version=3,
+               comparison=same, thresholds=th)  # fmt: skip
     assert (d.alias, d.rule) == ("challenger", PromotionRule.GATE_FAILED)
     assert "AUC drops" in d.reasons
+    # with nothing served yet, the first version is served, its gate failure stated
+    d = decide(gate_passed=False, gate_failures=("AUC drops",), champion_version=None,
+               comparison=None, thresholds=th)  # fmt: skip
+    assert (d.alias, d.rule) == ("champion", PromotionRule.FIRST_CHAMPION)
+    assert "review it before use" in d.reasons[0] and "AUC drops" in d.reasons
     d = decide(gate_passed=True, champion_version=None, comparison=None, thresholds=th)
     assert d.rule == PromotionRule.FIRST_CHAMPION and d.promoted
     d = decide(gate_passed=True, champion_version=3, comparison=None, thresholds=th)
@@ -283,3 +288,64 @@ def test_action_times_are_utc(store: ActionStore) -> None:
     store.record(_alerts([("c1", *FREEZE)]), as_of=D1)
     recorded = pd.Timestamp(store.frame(_table("alerts"))["recorded_at"].iloc[0])
     assert abs((datetime.now(UTC).replace(tzinfo=None) - recorded.tz_localize(None)).days) == 0
+
+
+def test_erase_customer_everywhere_and_the_rest_byte_identical(tmp_path: Path) -> None:
+    """`creditrisk erase`: decision log, action store, scores, alerts and explained
+    decisions lose the customer; every other record is unchanged, files without the
+    customer keep their bytes, and the erasure record holds no identifier."""
+    from creditrisk.governance.pseudonym import pseudonymise
+    from pipelines.artifacts import alerts_file, scores_file
+    from pipelines.operations import Locations, erase_customer, open_store
+
+    key = b"test-key-0123456789abcdef"
+    where = Locations(
+        decision_log=tmp_path / "log",
+        actions=tmp_path / "actions",
+        scores=tmp_path / "scores",
+        alerts=tmp_path / "alerts",
+        explain=tmp_path / "explain",
+        derived=(tmp_path / "validated",),
+    )
+    ids = ["c1", "c2", "c3"]
+    scores = pd.DataFrame({"customer_id": ids, "pd": [0.1, 0.2, 0.3], "grade": ["C", "D", "E"]})
+    for path in (scores_file(where.scores), alerts_file(where.alerts)):
+        path.parent.mkdir(parents=True)
+        scores.to_parquet(path, index=False)
+    where.explain.mkdir()
+    scores[scores["customer_id"] != "c2"].to_parquet(where.explain / "decisions.parquet")
+    where.derived[0].mkdir()
+    scores.to_parquet(where.derived[0] / "customers.parquet")
+    p = dict(zip(ids, pseudonymise(ids, key), strict=True))
+    mixed = _log_batch(where.decision_log, [p["c1"], p["c2"]], "2024-05-01")
+    other = _log_batch(where.decision_log, [p["c3"]], "2024-05-02")
+    other_bytes, explain_bytes = (
+        other.read_bytes(),
+        (where.explain / "decisions.parquet").read_bytes(),
+    )
+    store = ActionStore(open_store(where.actions, None))
+    store.record(_alerts([("c1", *FREEZE), ("c2", *FREEZE)]), as_of=D1)
+    kept_alerts = store.frame(_table("alerts")).query("customer_id == 'c1'")
+    store.close()
+
+    removed, still = erase_customer("c2", key=key, url=None, reason="request 7", where=where)
+
+    assert removed["decision_log"] == 1 and removed["scores"] == 1 and removed["alerts_file"] == 1
+    assert removed["alerts"] == 1 and removed["limit_actions"] == 1
+    assert removed["explain/decisions.parquet"] == 0
+    assert still == [str(where.derived[0] / "customers.parquet")]
+    for path in (scores_file(where.scores), alerts_file(where.alerts)):
+        left = pd.read_parquet(path)
+        expected = scores[scores["customer_id"] != "c2"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, expected)
+    assert other.read_bytes() == other_bytes
+    assert (where.explain / "decisions.parquet").read_bytes() == explain_bytes
+    assert pd.read_parquet(mixed)["customer_pseudonym"].tolist() == [p["c1"]]
+    store = ActionStore(open_store(where.actions, None))
+    alerts = store.frame(_table("alerts"))
+    assert alerts.to_dict("records") == kept_alerts.reset_index(drop=True).to_dict("records")
+    erasures = store.frame(_table("erasures"))
+    store.close()
+    assert len(erasures) == 1 and erasures["reason"].iloc[0] == "request 7"
+    text = erasures.drop(columns=["erasure_id"]).to_string()  # the id is a random uuid
+    assert "c2" not in text and p["c2"] not in text

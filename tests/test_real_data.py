@@ -100,12 +100,19 @@ def german(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         from pipelines import monitor, score
 
         d = folder / "data"
-        score.main(d / "validated", d / "scorer", d / "scores", folder / "reports/score.json")
+        score.main(
+            d / "validated",
+            d / "scorer",
+            d / "actions",
+            d / "scores",
+            folder / "reports/score.json",
+        )
         monitor.main(
             d / "validated",
             d / "scorer",
             d / "split",
             d / "predictions",
+            d / "actions",
             folder / "reports/monitor",
             d / "alerts",
             folder / "reports/monitor.json",

@@ -8,10 +8,70 @@ stay in the dictionary, marked unavailable, so the model card can say what was l
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 Direction = Literal[1, -1, 0]  # +1 more of it means more risk, -1 less risk, 0 not assumed
+
+# Reason groups: one plain-language statement per group. Adverse-action reasons name
+# groups, never two features of the same behaviour; a feature without a risk direction
+# belongs to no group and is never a reason.
+REASON_GROUPS: dict[str, str] = {
+    "overdue_now": "A payment is overdue now",
+    "late_payments": "Recent payments were late",
+    "unpaid_installments": "Recent installments were not paid in full",
+    "payment_timing": "Installments are paid on or after their due date, not ahead of it",
+    "debt_level": "A high balance is outstanding against the credit granted",
+    "new_credit": "Several installment plans are open or were opened recently",
+    "credit_history": "The relationship and credit history with us are short",
+    "purchase_activity": "Few or slowing purchases recently",
+    "income": "The declared income is low for the credit",
+}
+_GROUP_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"dpd_current$", "overdue_now"),
+    (
+        r"(dpd_max|dpd_mean|n_late_\d+p)_\d+d$|days_since_last_late_payment$|inst_dpd_k\d$",
+        "late_payments",
+    ),
+    (
+        r"(paid_to_due_ratio|shortfall_sum|shortfall_max)_\d+d$|inst_paid_ratio_k\d$",
+        "unpaid_installments",
+    ),
+    (r"days_early_mean_\d+d$", "payment_timing"),
+    (r"outstanding_amount$|outstanding_to_\w+$|amount_due_next_\d+d$|due_to_\w+$", "debt_level"),
+    (r"n_active_loans$|n_loans_opened_\d+d$", "new_credit"),
+    (r"months_on_book$|months_since_first_loan$", "credit_history"),
+    (
+        r"days_since_last_purchase$|txn_(count|category_count)_\d+d$|txn_\w+_trend_\d+_\d+$",
+        "purchase_activity",
+    ),
+    (r"income_monthly$", "income"),
+)
+# What a customer can change (recourse): arrears, unpaid amounts, balances, and lateness
+# over the short windows that months of on-time payments clear. Never tenure, income,
+# purchases, age or protected attributes.
+_ACTIONABLE = re.compile(
+    r"dpd_current$|outstanding_amount$|outstanding_to_\w+$"
+    r"|(shortfall_sum|shortfall_max|paid_to_due_ratio|dpd_max|dpd_mean|n_late_\d+p)_(30|90)d$"
+    r"|inst_paid_ratio_k1$|inst_dpd_k1$"
+)
+
+
+def reason_group(name: str, direction: int) -> str | None:
+    """The reason group of a feature (None without a risk direction, or when no group's
+    pattern matches: then the feature is its own group, ``feature:<name>``)."""
+    if direction == 0:
+        return None
+    for pattern, group in _GROUP_PATTERNS:
+        if re.search(pattern, name):
+            return group
+    return f"feature:{name}"
+
+
+def is_actionable(name: str, direction: int) -> bool:
+    """Whether a customer can move this feature toward lower risk (see ``_ACTIONABLE``)."""
+    return direction != 0 and bool(_ACTIONABLE.search(name))
 
 
 @dataclass(frozen=True)
@@ -28,7 +88,14 @@ class FeatureInfo:
     missing: str  # what a null (or zero) means
 
     def as_dict(self, *, available: bool) -> dict[str, object]:
-        return {**asdict(self), "available": available}
+        group = reason_group(self.name, self.direction)
+        return {
+            **asdict(self),
+            "available": available,
+            "reason_group": group,
+            "reason_statement": REASON_GROUPS.get(group or "", self.reason) if group else None,
+            "actionable": is_actionable(self.name, self.direction),
+        }
 
 
 def purchase_features(windows: tuple[int, ...], *, with_category: bool) -> list[FeatureInfo]:

@@ -106,9 +106,21 @@ def decision_records(
             "model_limit": decisions["model_limit"].to_numpy(dtype="float64"),
             "formula_limit": decisions["formula_limit"].to_numpy(dtype="float64"),
             "rating_rule": decisions["rating_rule"].fillna("").astype(str).to_numpy(),
+            "limit_reason": _optional_text(decisions, "limit_reason"),
+            "recourse_target_grade": _optional_text(decisions, "recourse_target_grade"),
+            "recourse_changes": _optional_text(decisions, "recourse_changes"),
             "reasons": [[c[i] for c in codes if c[i] is not None] for i in range(len(inputs))],
             "reason_texts": [[t[i] for t in texts if t[i] is not None] for i in range(len(inputs))],
         }
+    )
+
+
+def _optional_text(decisions: pd.DataFrame, column: str) -> np.ndarray:
+    """A text column of the decisions, "" where absent or missing."""
+    if column not in decisions.columns:
+        return np.full(len(decisions), "", dtype=object)
+    return (
+        decisions[column].astype(object).where(decisions[column].notna(), "").astype(str).to_numpy()
     )
 
 
@@ -203,12 +215,19 @@ def describe(record: Mapping[str, Any]) -> str:
         f"(model limit {record['model_limit']:,.0f}, formula limit "
         f"{record['formula_limit']:,.0f})",
     ]
+    if record.get("limit_reason"):
+        lines.append(f"  limit: {record['limit_reason']}")
     if reasons:
         lines.append("  main reasons the risk is higher:")
         pairs = zip(reasons, codes, strict=True)
         lines += [f"    {i}. {t} [{c}]" for i, (t, c) in enumerate(pairs, 1)]
     else:
         lines.append("  no feature raised the risk above the average customer")
+    if record.get("recourse_changes"):
+        changes = json.loads(str(record["recourse_changes"]))
+        what = ", ".join(f"{k} to {v:g}" if isinstance(v, int | float) else f"{k} to {v}"
+                         for k, v in changes.items())  # fmt: skip
+        lines.append(f"  what would reach grade {record['recourse_target_grade']}: {what}")
     lines += [
         "  lineage:",
         f"    model {record['model_version']} (registered as {record['model_name']}, alias "

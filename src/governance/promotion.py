@@ -4,8 +4,10 @@ Every export registers a version. It becomes ``@champion`` (what downstream syst
 only when it earns it:
 
 1. a forced promotion (params, with a mandatory reason) always wins, and is recorded;
-2. a version that failed the out-of-time gate is a ``@challenger``;
-3. with no champion yet, a version that passed the gate becomes the first champion;
+2. with no champion yet, the version becomes the first champion: downstream systems need
+   a model and there is none to compare with. When it failed the out-of-time gate, that
+   is said in its reasons (and the model card) for review before use;
+3. a version that failed the out-of-time gate is a ``@challenger``;
 4. a champion that cannot score the current data (it needs a column the data no longer
    has) is replaced by a version that passed the gate;
 5. otherwise both are scored on the latest labelled period (the test period) and the new
@@ -176,16 +178,26 @@ def decide(
         if not forced_reason.strip():
             raise ValueError("a forced promotion needs a reason")
         return verdict(CHAMPION, PromotionRule.FORCED, f"promotion forced: {forced_reason}")
+    if champion_version is None:
+        if gate_passed:
+            return verdict(
+                CHAMPION,
+                PromotionRule.FIRST_CHAMPION,
+                "the gate passed and there is no champion yet",
+            )
+        return verdict(
+            CHAMPION,
+            PromotionRule.FIRST_CHAMPION,
+            "there is no champion yet, so this version is served although the out-of-time "
+            "gate failed: review it before use",
+            *gate_failures,
+        )
     if not gate_passed:
         return verdict(
             CHALLENGER,
             PromotionRule.GATE_FAILED,
             "the out-of-time gate failed",
             *gate_failures,
-        )
-    if champion_version is None:
-        return verdict(
-            CHAMPION, PromotionRule.FIRST_CHAMPION, "the gate passed and there is no champion yet"
         )
     if comparison is None:
         return verdict(

@@ -49,6 +49,7 @@ def output_columns(reasons: int) -> list[Column]:
         *(Column("string", f"reason_{i}", False) for i in k),
         *(Column("string", f"reason_text_{i}", False) for i in k),
         Column("string", "rating_rule"),
+        Column("string", "limit_reason", False),
         Column("double", "model_limit"),
         Column("double", "formula_limit"),
         Column("double", "margin"),

@@ -259,6 +259,42 @@ def credit_limits(
     }
 
 
+def limit_reasons(policy: Policy, limit_policy: np.ndarray, income: np.ndarray) -> np.ndarray:
+    """The stated reason for a limit set by a cap rather than by risk: income, the product
+    maximum or the PD cut-off (None where the grade's risk budget or base set it; the
+    reason codes explain those)."""
+    m, f = policy.model_limits, policy.formula_limits
+    no_income = np.isnan(income)
+    out = np.full(len(limit_policy), None, dtype=object)
+    texts = {
+        "model:repayment_capacity": (
+            f"The limit is capped at {m.income_multiple:g} months of declared income",
+            f"No income is declared: the limit is capped at {m.limit_without_income:,.0f}",
+        ),
+        "formula:income_multiple": (
+            f"The limit is capped at {f.income_multiple:g} months of declared income",
+            f"No income is declared: the limit is capped at {f.limit_without_income:,.0f}",
+        ),
+        "model:product_max": (
+            f"The limit is capped at the product maximum of {m.product_max:,.0f}",
+        )
+        * 2,
+        "formula:product_max": (
+            f"The limit is capped at the product maximum of {f.product_max:,.0f}",
+        )
+        * 2,
+        "model:pd_cutoff": (
+            f"The probability of default is above the {m.pd_cutoff:.0%} cut-off for credit",
+        )
+        * 2,
+    }
+    for name, (with_income, without) in texts.items():
+        hit = limit_policy == name
+        out[hit & ~no_income] = with_income
+        out[hit & no_income] = without
+    return out
+
+
 def _binding(candidates: Sequence[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Element-wise minimum of the candidates and the name of the one that binds."""
     stack = np.vstack([np.maximum(c, 0.0) for c, _ in candidates])

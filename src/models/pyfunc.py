@@ -16,6 +16,7 @@ import lightgbm as lgb
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from creditrisk.features.dictionary import REASON_GROUPS, reason_group
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureSpec
 from creditrisk.models.policy import Policy
@@ -39,9 +40,26 @@ def load_scorer(paths: Mapping[str, str], *, model_version: str) -> Scorer:
         spec=FeatureSpec.from_dict(read("features")),
         calibrator=Calibrator.from_dict(read("calibration")),
         policy=Policy.from_dict(read("policy")),
-        reason_text={k: v.get("reason", k) for k, v in dictionary.items()},
+        reason_text={k: reason_statement(k, v) for k, v in dictionary.items()},
+        reason_groups={k: _group(k, v) for k, v in dictionary.items()},
         model_version=model_version,
     )
+
+
+def _group(name: str, entry: Mapping[str, Any]) -> str | None:
+    """A feature's reason group: the dictionary's, or (a dictionary written before reason
+    groups existed) the rule applied to its name and direction."""
+    if "reason_group" in entry:
+        group: str | None = entry["reason_group"]
+        return group
+    return reason_group(name, int(entry.get("direction", 0)))
+
+
+def reason_statement(name: str, entry: Mapping[str, Any]) -> str:
+    """The text shown for a feature's reason: its group's statement."""
+    group = _group(name, entry)
+    statement = entry.get("reason_statement") or REASON_GROUPS.get(group or "")
+    return str(statement or entry.get("reason", name))
 
 
 class CreditScorer(PythonModel):

@@ -16,7 +16,13 @@ import pandas as pd
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
 from creditrisk.models.metrics import score_points
-from creditrisk.models.policy import Policy, apply_rules, band_grades, credit_limits
+from creditrisk.models.policy import (
+    Policy,
+    apply_rules,
+    band_grades,
+    credit_limits,
+    limit_reasons,
+)
 
 ID_COLUMN = "customer_id"
 REASON_BLOCK = 4096  # rows per block when picking the top reasons
@@ -34,6 +40,10 @@ class Scorer:
         policy: grades, rating rules, limits, scaling, number of reasons.
         reason_text: feature -> plain-language reason (from the feature dictionary).
         model_version: written on every output row.
+        reason_groups: feature -> reason group (None: never a reason). The k reasons of a
+            row are k different groups, each named by the feature raising the margin
+            most within it; ``reason_text`` then holds the group's statement. Without
+            it, every feature is its own group.
     """
 
     def __init__(
@@ -45,6 +55,7 @@ class Scorer:
         policy: Policy,
         reason_text: Mapping[str, str],
         model_version: str,
+        reason_groups: Mapping[str, str | None] | None = None,
     ) -> None:
         self.booster = booster
         self.spec = spec
@@ -54,6 +65,12 @@ class Scorer:
         self._features = list(spec.features)
         self._codes = np.array(self._features, dtype=object)
         self._texts = np.array([reason_text.get(f, f) for f in self._features], dtype=object)
+        groups: dict[str, list[int]] = {}
+        for j, f in enumerate(self._features):
+            g = f if reason_groups is None else reason_groups.get(f)
+            if g is not None:
+                groups.setdefault(g, []).append(j)
+        self._group_members = [np.asarray(m, dtype=np.int64) for m in groups.values()]
         self._levels = {c: pd.Index(v) for c, v in spec.categories.items()}
         self._position = {f: j for j, f in enumerate(self._features)}
         self._numeric = {f for f in self._features if f not in spec.categories}
@@ -76,6 +93,7 @@ class Scorer:
             *[f"reason_{i}" for i in range(1, k + 1)],
             *[f"reason_text_{i}" for i in range(1, k + 1)],
             "rating_rule",
+            "limit_reason",
             "model_limit",
             "formula_limit",
             "margin",
@@ -186,11 +204,30 @@ class Scorer:
         for i in range(p.reasons):
             out[f"reason_text_{i + 1}"] = texts[:, i]
         out["rating_rule"] = fired
+        out["limit_reason"] = limit_reasons(p, limits["limit_policy"], income)
         out["model_limit"] = limits["model_limit"]
         out["formula_limit"] = limits["formula_limit"]
         out["margin"] = margin
         out["model_version"] = self.model_version
         return pd.DataFrame(out, index=frame.index)
+
+    def grade_index(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """Grade (index into ``policy.grades``) of matrix rows, rating rules applied: the
+        decision's grade without reasons or limits (for searches that score many
+        variants of the same rows; ``frame`` gives the non-numeric rule columns)."""
+        p = self.policy
+        margin = np.asarray(self.booster.predict(X, raw_score=True))
+        pd_ = self.calibrator.predict(margin)
+        columns = {
+            c: X[:, self._position[c]] if c in self._numeric else _values(frame, c)
+            for c in p.rule_features
+        }
+        grade_idx, _ = apply_rules(p, band_grades(p, pd_), pd_, columns)
+        return np.asarray(grade_idx)
+
+    def position(self, feature: str) -> int:
+        """Column of a feature in :meth:`matrix`."""
+        return self._position[feature]
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions to the raw margin per feature, plus ``expected_value``."""
@@ -198,8 +235,41 @@ class Scorer:
         return pd.DataFrame(contrib, columns=[*self._features, "expected_value"], index=frame.index)
 
     def _reasons(self, contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k features raising the margin most, largest first; None where fewer than k
-        contributions are positive (a reason must raise the risk)."""
+        """The k reason groups raising the margin most, largest first, each named by its
+        feature raising the margin most; None where fewer than k groups raise it (a
+        reason must raise the risk)."""
+        n = contrib.shape[0]
+        if not self._group_members:
+            empty = np.full((n, k), None, dtype=object)
+            return empty, empty.copy()
+        # per group: the largest contribution and the feature holding it
+        best_value = np.empty((n, len(self._group_members)), dtype="float64")
+        best_feature = np.empty((n, len(self._group_members)), dtype=np.int64)
+        rows_all = np.arange(n)
+        for g, members in enumerate(self._group_members):
+            if len(members) == 1:
+                best_value[:, g] = contrib[:, members[0]]
+                best_feature[:, g] = members[0]
+                continue
+            sub = contrib[:, members]
+            pick = sub.argmax(axis=1)
+            best_value[:, g] = sub[rows_all, pick]
+            best_feature[:, g] = members[pick]
+        top_group, values = self._top(best_value, k)
+        top = best_feature[rows_all[:, None], top_group]
+        codes = self._codes[top]
+        texts = self._texts[top]
+        codes[values <= 0] = None
+        texts[values <= 0] = None
+        k_eff = top.shape[1]
+        if k_eff < k:
+            pad = np.full((n, k - k_eff), None, dtype=object)
+            codes, texts = np.hstack([codes, pad]), np.hstack([texts, pad])
+        return codes, texts
+
+    @staticmethod
+    def _top(contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and values of the k largest values per row, largest first."""
         n, f = contrib.shape
         k_eff = min(k, f)
         # k passes of argmax (k is small): several times faster than a partition of every
@@ -215,14 +285,7 @@ class Scorer:
                 top[start : start + len(block), i] = best
                 values[start : start + len(block), i] = block[rows, best]
                 block[rows, best] = -np.inf
-        codes = self._codes[top]
-        texts = self._texts[top]
-        codes[values <= 0] = None
-        texts[values <= 0] = None
-        if k_eff < k:
-            pad = np.full((n, k - k_eff), None, dtype=object)
-            codes, texts = np.hstack([codes, pad]), np.hstack([texts, pad])
-        return codes, texts
+        return top, values
 
     def _empty(self) -> pd.DataFrame:
         numeric = {"pd", "score", "credit_limit", "model_limit", "formula_limit", "margin"}

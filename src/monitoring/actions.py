@@ -137,10 +137,11 @@ class ActionStore:
         as_of: date,
         owners: Mapping[str, str] | None = None,
         model_version: str = "",
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """Append the alerts of one monitoring date (the monitor's alert table) and a
         limit action for each alert that freezes the limit. Alerts already recorded for
-        that date are left as they are. Returns (alerts added, alerts already there)."""
+        that date are left as they are. Returns (alerts added, alerts already there,
+        freezes added)."""
         owners = owners or {}
         when = _now()
         with self.engine.begin() as con:
@@ -194,7 +195,7 @@ class ActionStore:
                 con.execute(alerts.insert(), rows)
             if freezes:
                 con.execute(limit_actions.insert(), freezes)
-        return len(rows), len(table) - len(rows)
+        return len(rows), len(table) - len(rows), len(freezes)
 
     def lift(
         self,
@@ -444,6 +445,9 @@ def apply_freezes(decisions: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame
     out = decisions.copy()
     out.loc[hit, "credit_limit"] = 0.0
     out.loc[hit, "limit_policy"] = ids[hit].map(policy).to_numpy()
+    if "limit_reason" in out.columns:
+        out["limit_reason"] = out["limit_reason"].astype(object)
+        out.loc[hit, "limit_reason"] = "The limit is frozen after an early warning, for review"
     return out
 
 
