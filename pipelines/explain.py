@@ -4,8 +4,10 @@ Writes under ``reports/explain/``: global importance (mean |SHAP|) as a table an
 beeswarm summary, dependence plots of the top features, how often each reason code appears
 among declined or limited customers, and ``summary.json`` with the additivity check
 (contributions + expected value = margin). The scored test decisions go to
-``data/explain/decisions.parquet`` for the model card. Everything is logged to the MLflow
-run of this pipeline run.
+``data/explain/decisions.parquet`` for the model card, and recourse for the declined or
+limited ones (the smallest change in actionable features reaching a better grade, each
+checked through the exported pyfunc model) to ``data/explain/recourse.parquet``.
+Everything is logged to the MLflow run of this pipeline run.
 
 Usage: python -m pipelines.explain --scorer data/candidate --split data/split
            --dictionary data/features/dictionary.json --models data/models
@@ -16,14 +18,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
+import mlflow.pyfunc
+import pandas as pd
 from matplotlib.figure import Figure
 
+from creditrisk.models.explain import decision_outcome
 from creditrisk.models.explain_plots import explain_figures
-from creditrisk.models.explain_report import explain_test_period
-from creditrisk.models.pyfunc import load_scorer_folder
+from creditrisk.models.explain_report import ExplainSummary, explain_test_period
+from creditrisk.models.pyfunc import conform_inputs, load_scorer_folder
+from creditrisk.models.recourse import find_recourse, levers, verify_recourse
 from pipelines import tracking
 from pipelines.artifacts import ModelsDir, SplitDir, decisions_file, read_json
 from pipelines.common import reset_dir, write_json, write_table
@@ -58,8 +65,19 @@ def main(
     write_json(summary.to_dict(), out / "summary.json")
     reset_dir(decisions)
     write_table(result.decisions, decisions_file(decisions))
+    recourse = _recourse(scorer, test, result.decisions, read_json(dictionary))
+    write_table(recourse, decisions / "recourse.parquet")
+    _track(models, out, e.model_dump(), summary)
+    log.info(
+        "top features: %s; additivity error %.2e log-odds",
+        ", ".join(summary.top_features[:5]),
+        summary.additivity_max_error,
+    )
+
+
+def _track(models: Path, out: Path, settings: dict[str, Any], summary: ExplainSummary) -> None:
     with tracking.resume_run(ModelsDir(models).run_file):
-        tracking.log_settings(tracking.flatten("explain", e.model_dump()))
+        tracking.log_settings(tracking.flatten("explain", settings))
         tracking.log_numeric_metrics(
             {
                 "explain.additivity_max_error": summary.additivity_max_error,
@@ -67,11 +85,36 @@ def main(
             }
         )
         mlflow.log_artifacts(str(out), artifact_path="reports/explain")
-    log.info(
-        "top features: %s; additivity error %.2e log-odds",
-        ", ".join(summary.top_features[:5]),
-        summary.additivity_max_error,
+
+
+def _recourse(
+    scorer: Path, test: pd.DataFrame, decisions: pd.DataFrame, dictionary: dict[str, Any]
+) -> pd.DataFrame:
+    """Recourse for the explained test decisions that were declined or limited, checked by
+    scoring the changed rows through the exported pyfunc model.
+
+    Raises:
+        RecourseError: a change did not reach its target grade through the pyfunc model.
+    """
+    model = load_scorer_folder(scorer)
+    outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
+    keys = decisions.loc[(outcome != "approved").to_numpy(), ["customer_id", "as_of"]]
+    rows = test.merge(keys, on=["customer_id", "as_of"], how="inner")
+    found = find_recourse(model, rows, levers(model, dictionary, test))
+    pyfunc = mlflow.pyfunc.load_model(str(scorer))
+    schema = pyfunc.metadata.get_input_schema()
+    inputs = [c.name for c in schema.inputs]
+    verify_recourse(
+        lambda frame: pyfunc.predict(conform_inputs(frame[inputs], schema)),
+        rows,
+        found,
+        model.policy,
     )
+    log.info(
+        "recourse for %d of %d declined or limited test decisions, each checked through the "
+        "pyfunc model", len(found), len(rows),
+    )  # fmt: skip
+    return found
 
 
 def _save(figures: dict[str, Figure], out: Path) -> None:

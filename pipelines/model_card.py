@@ -39,6 +39,7 @@ from creditrisk.reports.model_card import (
     render_model_card,
     to_html,
 )
+from creditrisk.reports.strategy_report import StrategySummary
 from pipelines import tracking
 from pipelines.artifacts import ModelsDir, decisions_file, read_json
 from pipelines.common import atomic_path, pseudonym_key, write_json
@@ -57,6 +58,9 @@ FIGURES = {
     "psi_by_month": "evaluate/psi_by_month.png",
     "importance": "explain/importance.png",
     "beeswarm": "explain/beeswarm.png",
+    "cutoffs": "strategy/cutoffs.png",
+    "vintage": "strategy/vintage.png",
+    "roll_rates": "strategy/roll_rates.png",
 }
 
 
@@ -145,6 +149,9 @@ def _facts(
         promotion=export.promotion,
         champion_version=export.champion_version,
         monitor=_monitor(reports / "monitor.json"),
+        strategy=StrategySummary.from_dict(read_json(reports / "strategy/summary.json")),
+        cutoffs=pd.read_csv(reports / "strategy/cutoffs.csv"),
+        strategy_grades=pd.read_csv(reports / "strategy/grades.csv"),
     )
 
 

@@ -357,6 +357,26 @@ class ExportParams(_Section):
     promotion: PromotionParams = Field(default_factory=lambda: PromotionParams())
 
 
+class StrategyParams(_Section):
+    # PD cut-offs of reports/strategy/cutoffs.csv (the policy's own is always added)
+    cutoffs: tuple[float, ...] = (
+        0.005,
+        0.01,
+        0.02,
+        0.03,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        1.0,
+    )
+    iv_rows: int = Field(100000, gt=0)  # train-period rows the information values use
+    seed: int = 0
+
+
 class RetentionParams(_Section):
     # Records older than this are deleted: decision log files by the date they were
     # logged; alerts and lifted limit actions by their monitoring date (active freezes
@@ -388,6 +408,7 @@ class Params(_Section):
     explain: ExplainParams = Field(default_factory=lambda: ExplainParams())
     monitor: MonitorParams = Field(default_factory=lambda: MonitorParams())
     retention: RetentionParams = Field(default_factory=lambda: RetentionParams())
+    strategy: StrategyParams = Field(default_factory=lambda: StrategyParams())
     model_card: ModelCardParams
 
     @property

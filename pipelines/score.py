@@ -17,6 +17,7 @@ Usage: python -m pipelines.score --validated data/validated --scorer data/scorer
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +28,8 @@ import pandas as pd
 
 from creditrisk.governance import decision_log as dl
 from creditrisk.governance.decision_log import DecisionModel, LoggingScorer
-from creditrisk.models.pyfunc import scorer_lineage
+from creditrisk.models.pyfunc import load_scorer_folder, scorer_artifacts, scorer_lineage
+from creditrisk.models.recourse import WithRecourse, levers
 from creditrisk.monitoring.actions import FrozenLimits
 from pipelines.artifacts import scores_file
 from pipelines.common import pseudonym_key, reset_dir, write_json, write_table
@@ -57,11 +59,11 @@ def main(
         columns=["default", "label_complete"]
     )
     frozen = FrozenLimits(pyfunc, active_freezes(actions, params.monitor.store_url, as_of))
-    model: DecisionModel = frozen
+    model: DecisionModel = _with_recourse(frozen, scorer, rows)
     if decision_log is None:
         rows = rows.drop(columns=["as_of"])  # the log records as_of; the model needs none
     else:
-        model = _logging(pyfunc, frozen, scorer, decision_log, reasons=params.policy.reasons)
+        model = _logging(pyfunc, model, scorer, decision_log, reasons=params.policy.reasons)
     scores = _score_in_chunks(model, rows)
     scores.insert(1, "as_of", pd.Timestamp(as_of))
     reset_dir(out)
@@ -72,6 +74,13 @@ def main(
     if decision_log is not None:
         _retention(decision_log, params.retention.decision_log_days)
     log.info("scores: %d rows, %d logged, %d limits frozen", len(scores), logged, frozen.applied)
+
+
+def _with_recourse(model: DecisionModel, scorer: Path, rows: pd.DataFrame) -> WithRecourse:
+    """Recourse for declined and limited decisions, over grids from this snapshot."""
+    direct = load_scorer_folder(scorer)
+    dictionary = json.loads(Path(scorer_artifacts(scorer)["dictionary"]).read_text())
+    return WithRecourse(model, direct, levers(direct, dictionary, rows))
 
 
 def _retention(decision_log: Path, days: int) -> None:
@@ -119,6 +128,9 @@ def _summary(scores: pd.DataFrame, *, as_of: str, customers: int, logged: int) -
         "grades": dict(sorted(counts("grade").items())),
         "limit_policy": counts("limit_policy"),
         "rating_rules": counts("rating_rule"),
+        "with_recourse": int(scores["recourse_changes"].notna().sum())
+        if "recourse_changes" in scores
+        else 0,
     }
 
 

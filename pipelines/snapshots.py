@@ -15,6 +15,7 @@ from creditrisk.contract import TABLES
 from creditrisk.features.build import build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
+from creditrisk.models.pyfunc import conform_inputs
 from pipelines.params import FeatureParams, Params
 
 
@@ -55,18 +56,9 @@ def snapshot_features(
 
 
 def conform(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
-    """Cast numeric feature columns to the scorer's declared types (the engines may return
-    a count as float or a ratio as integer; the values are the same)."""
-    casts = {}
-    for col in schema.inputs:
-        if col.name not in frame.columns:
-            continue
-        kind = str(col.type)
-        if kind in ("long", "DataType.long") and frame[col.name].notna().all():
-            casts[col.name] = "int64"
-        elif kind in ("double", "DataType.double"):
-            casts[col.name] = "float64"
-    return frame.astype(casts)
+    """Cast numeric feature columns to the scorer's declared types (see
+    :func:`creditrisk.models.pyfunc.conform_inputs`)."""
+    return conform_inputs(frame, schema)
 
 
 def read_optional(validated: Path, table: str) -> pd.DataFrame | None:

@@ -168,7 +168,8 @@ def test_freezes_hold_until_cured_and_are_lifted_by_the_cure_rule(loop: dict) ->
         frozen = [cid for cid in active["customer_id"].unique() if cid in scores.index]
         assert frozen, f"no active freeze among the scored customers at {c['end']}"
         assert (scores.loc[frozen, "credit_limit"] == 0).all()
-        assert scores.loc[frozen, "limit_policy"].str.startswith("frozen: ").all()
+        assert scores.loc[frozen, "limit_policy"].str.startswith("frozen:").all()
+        assert scores.loc[frozen, "limit_reason"].str.contains("early warning").all()
         others = scores.index.difference(active["customer_id"])
         assert not scores.loc[others, "limit_policy"].str.startswith("frozen").any()
     last = cycles[-1]["events"]

@@ -168,7 +168,9 @@ def test_frozen_limits_in_decisions(store: ActionStore) -> None:
     )
     out = apply_freezes(decisions, store.active_freezes(D2))
     assert out["credit_limit"].tolist() == [0.0, 800.0]
-    assert out["limit_policy"].iloc[0].startswith("frozen: arrears_30_plus (since 2024-01-01")
+    assert out["limit_policy"].iloc[0] == "frozen:arrears_30_plus"
+    assert "(arrears_30_plus) of 2024-01-01 (action " in out["limit_reason"].iloc[0]
+    assert pd.isna(out["limit_reason"].iloc[1])
     assert out["limit_policy"].iloc[1] == "model"
     assert decisions["credit_limit"].tolist() == [900.0, 800.0]  # input untouched
 

@@ -160,8 +160,102 @@ def test_no_raw_customer_id_in_any_report(run: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "min_images"), [("01-model-report.ipynb", 4), ("02-explanations.ipynb", 6)]
+    ("name", "min_images"),
+    [("01-model-report.ipynb", 4), ("02-explanations.ipynb", 6), ("04-strategy.ipynb", 4)],
 )
 def test_notebook_executes_and_shows_plots(run: Path, name: str, min_images: int) -> None:
     images = execute_notebook(NOTEBOOKS / name, run)
     assert len(images) >= min_images
+
+
+def test_strategy_reports(run: Path) -> None:
+    r = run / "reports"
+    cutoffs = pd.read_csv(r / "strategy/cutoffs.csv")
+    assert cutoffs["pd_cutoff"].is_monotonic_increasing
+    assert cutoffs["approval_rate"].is_monotonic_increasing
+    assert cutoffs["policy_cutoff"].sum() == 1
+    assert (cutoffs["bad_rate_ci_low"] <= cutoffs["bad_rate"]).all()
+    assert cutoffs["approval_rate"].iloc[-1] == 1.0  # PD <= 1 approves everyone
+    grades = pd.read_csv(r / "strategy/grades.csv")
+    params = yaml.safe_load((run / "params.yaml").read_text())
+    assert grades["grade"].tolist() == [g["grade"] for g in params["grades"]]  # S included
+    assert {"model_mean_limit", "formula_mean_limit", "model_expected_loss"} <= set(grades)
+    assert grades["count"].sum() == cutoffs["approved"].iloc[-1]
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+    iv = pd.read_csv(r / "iv.csv")
+    available = {f for f, e in dictionary.items() if e["available"]}
+    assert set(iv["feature"]) == available  # every available feature
+    assert (iv["iv"] >= 0).all() and iv["iv"].is_monotonic_decreasing
+    vintage = pd.read_csv(r / "vintage.csv")
+    assert len(vintage) and vintage["ever_90_plus"].le(vintage["ever_30_plus"]).all()
+    rolls = pd.read_csv(r / "roll_rates.csv")
+    shares = rolls.groupby("from_bucket")["share"].sum()
+    assert ((shares - 1).abs() < 1e-9).all()
+    summary = json.loads((r / "strategy/summary.json").read_text())
+    assert summary["approval_rate_monotone"] and summary["definition"]["statement"]
+    card = (r / "model_card.md").read_text()
+    assert "## Credit strategy" in card and summary["definition"]["statement"] in card
+
+
+def test_reasons_have_a_direction_distinct_groups_and_specific_texts(run: Path) -> None:
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+    scores = pd.read_parquet(run / "data/scores/scores.parquet")
+    codes = [c for c in scores.columns if re.fullmatch(r"reason_\d+", c)]
+    texts = [c for c in scores.columns if re.fullmatch(r"reason_text_\d+", c)]
+    named = scores[codes].stack().dropna()
+    assert len(named) > len(scores)  # most customers get reasons
+    assert all(dictionary[f]["direction"] != 0 for f in named.unique())
+    groups = scores[codes].apply(
+        lambda c: c.map(lambda f: dictionary.get(f, {}).get("reason_group"))
+    )
+    for _, row in groups.iterrows():
+        present = [g for g in row if g is not None and not pd.isna(g)]
+        assert len(present) == len(set(present))
+    all_texts = set(scores[texts].stack().dropna())
+    assert all_texts and not [t for t in all_texts if re.match(r"Value of ", t)]
+    assert all(len(t.split()) >= 4 for t in all_texts)
+    capped = scores["limit_policy"].isin(["model:repayment_capacity", "model:product_max"])
+    assert capped.any() and scores.loc[capped, "limit_reason"].notna().all()
+
+
+def test_recourse_reaches_its_target_grade_through_the_pyfunc_model(run: Path) -> None:
+    import mlflow.pyfunc
+
+    from creditrisk.models.pyfunc import conform_inputs
+    from creditrisk.models.recourse import apply_changes
+
+    recourse = pd.read_parquet(run / "data/explain/recourse.parquet")
+    assert len(recourse) > 20
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+    for text in recourse["changes"]:
+        assert all(dictionary[f]["actionable"] for f in json.loads(text))
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    changed = apply_changes(test, recourse)
+    model = mlflow.pyfunc.load_model(str(run / "data/candidate"))
+    schema = model.metadata.get_input_schema()
+    inputs = [c.name for c in schema.inputs]
+    got = model.predict(conform_inputs(changed[inputs], schema))["grade"]
+    order = {
+        g["grade"]: i
+        for i, g in enumerate(yaml.safe_load((run / "params.yaml").read_text())["grades"])
+    }
+    assert (got.map(order).to_numpy() <= recourse["target_grade"].map(order).to_numpy()).all()
+    assert (recourse["target_grade"].map(order) < recourse["grade"].map(order)).all()
+    before = apply_changes(test, recourse.assign(changes="{}"))
+    for i, text in enumerate(recourse["changes"]):  # every change moves toward lower risk
+        for f, v in json.loads(text).items():
+            assert (v - before.loc[i, f]) * dictionary[f]["direction"] < 0
+
+
+def test_scored_decisions_carry_recourse_into_the_log(run: Path) -> None:
+    from creditrisk.governance.decision_log import describe
+
+    scores = pd.read_parquet(run / "data/scores/scores.parquet")
+    assert scores["recourse_changes"].notna().any()
+    log = pd.concat(
+        pd.read_parquet(p) for p in sorted((run / "data/decision_log").rglob("*.parquet"))
+    )
+    with_recourse = log[log["recourse_changes"] != ""]
+    assert len(with_recourse)
+    text = describe(with_recourse.iloc[0].to_dict())
+    assert f"what would reach grade {with_recourse.iloc[0]['recourse_target_grade']}" in text

@@ -298,3 +298,56 @@ def test_few_rows_path_builds_the_same_matrix(scorer: Scorer) -> None:
         assert np.array_equal(scorer.matrix(frame.iloc[[i]]), batch[[i]], equal_nan=True)
     odd = frame.iloc[[0]].astype({"income_monthly": object}).assign(income_monthly="12.5")
     assert scorer.matrix(odd)[0, 1] == 12.5  # text holding a number: the general path
+
+
+def test_reasons_name_distinct_groups_of_features_with_a_direction(scorer: Scorer) -> None:
+    """Grouped: dpd_current and months_on_book in one group, segment in none (no risk
+    direction): a row gets at most one reason from the group, never segment."""
+    grouped = Scorer(
+        scorer.booster,
+        spec=scorer.spec,
+        calibrator=scorer.calibrator,
+        policy=scorer.policy,
+        reason_text={
+            "dpd_current": "History",
+            "months_on_book": "History",
+            "income_monthly": "Income",
+        },
+        reason_groups={
+            "dpd_current": "history",
+            "months_on_book": "history",
+            "income_monthly": "income",
+            "segment": None,
+        },
+        model_version="credit-default/test",
+    )
+    frame = rows()
+    contrib = scorer.contributions(frame).drop(columns="expected_value")
+    out = grouped.score(frame)
+    for idx in frame.index:
+        got = [out.loc[idx, f"reason_{i}"] for i in (1, 2)]
+        named = [g for g in got if not pd.isna(g)]
+        assert "segment" not in named
+        assert not {"dpd_current", "months_on_book"} <= set(named)  # one per group
+        c = contrib.loc[idx]
+        history = c[["dpd_current", "months_on_book"]]
+        if history.max() > 0 and history.max() >= c["income_monthly"]:
+            assert got[0] == history.idxmax()  # the group's strongest feature names it
+    assert set(out["reason_text_1"].dropna()) <= {"History", "Income"}
+
+
+def test_a_cap_that_sets_the_limit_is_a_stated_reason() -> None:
+    from creditrisk.models.policy import limit_reasons
+
+    p = policy()
+    names = np.array(
+        ["model:expected_loss_budget", "model:repayment_capacity", "model:repayment_capacity",
+         "model:product_max", "model:pd_cutoff"], dtype=object
+    )  # fmt: skip
+    income = np.array([3000.0, 3000.0, np.nan, 9000.0, 2000.0])
+    got = limit_reasons(p, names, income)
+    assert got[0] is None  # set by risk: the reason codes explain it
+    assert "months of declared income" in got[1]
+    assert got[2].startswith("No income is declared")
+    assert "product maximum" in got[3]
+    assert "cut-off" in got[4]

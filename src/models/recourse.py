@@ -19,15 +19,21 @@ target still holds. Every answer is checked by scoring the changed row again.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from creditrisk.models.policy import Policy
 from creditrisk.models.scorer import Scorer
 
 COLUMNS = ["customer_id", "as_of", "grade", "target_grade", "changes", "cost"]
+
+
+class RecourseError(RuntimeError):
+    """A recourse change did not reach its target grade when scored again."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +81,11 @@ def levers(
         direction = int(entry.get("direction", 0) or 0)  # type: ignore[call-overload]
         if not entry.get("actionable") or direction == 0 or name in scorer.spec.categories:
             continue
-        values = pd.to_numeric(reference[name], errors="coerce").dropna().to_numpy("float64")
+        values = np.sort(
+            pd.to_numeric(reference[name], errors="coerce").dropna().to_numpy("float64")
+        )
         if not len(values):
             continue
-        values.sort()
         grid = np.unique(np.quantile(values, np.linspace(0, 1, 41), method="nearest"))
         out.append(Lever(name, direction, grid, values))
     return out
@@ -225,3 +232,58 @@ def apply_changes(rows: pd.DataFrame, recourse: pd.DataFrame) -> pd.DataFrame:
         if c in rows.columns and rows[c].dtype.kind in "iu":
             out[c] = out[c].astype(rows[c].dtype)
     return out
+
+
+def verify_recourse(
+    predict: Callable[[pd.DataFrame], pd.DataFrame],
+    rows: pd.DataFrame,
+    recourse: pd.DataFrame,
+    policy: Policy,
+) -> None:
+    """Score the changed rows with ``predict`` (the exported model) and check each reaches
+    its target grade or better.
+
+    Raises:
+        RecourseError: naming the customers whose change falls short.
+    """
+    if recourse.empty:
+        return
+    changed = apply_changes(rows, recourse)
+    order = {g: i for i, g in enumerate(policy.grades)}
+    got = predict(changed)["grade"].map(order).to_numpy()
+    want = recourse["target_grade"].map(order).to_numpy()
+    short = np.flatnonzero(got > want)
+    if len(short):
+        raise RecourseError(
+            f"{len(short)} recourse change(s) do not reach their target grade when scored "
+            f"again, e.g. customers {recourse['customer_id'].iloc[short[:5]].tolist()}"
+        )
+
+
+class WithRecourse:
+    """A scorer whose declined or limited decisions (not frozen ones: a freeze is lifted
+    by its cure rule or a person) carry ``recourse_target_grade`` and
+    ``recourse_changes``; wrap the model whose decisions are served, inside the decision
+    log's ``LoggingScorer`` so the log keeps them."""
+
+    def __init__(self, model: Any, scorer: Scorer, levers_: list[Lever]) -> None:
+        self.model = model
+        self.scorer = scorer
+        self.levers = levers_
+        self.found = 0
+
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        from creditrisk.models.explain import decision_outcome
+
+        decisions: pd.DataFrame = self.model.predict(model_input)
+        outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
+        frozen = decisions["limit_policy"].astype(str).str.startswith("frozen:")
+        pick = ((outcome != "approved") & ~frozen).to_numpy()
+        rows = model_input.loc[pick].drop(columns=["as_of"], errors="ignore")
+        found = find_recourse(self.scorer, rows, self.levers).set_index("customer_id")
+        ids = decisions["customer_id"]
+        out = decisions.copy()
+        out["recourse_target_grade"] = ids.map(found["target_grade"]).astype(object)
+        out["recourse_changes"] = ids.map(found["changes"]).astype(object)
+        self.found += len(found)
+        return out

@@ -433,7 +433,12 @@ def apply_freezes(decisions: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame
         return decisions
     latest = active.sort_values("as_of").drop_duplicates("customer_id", keep="last")
     policy = {
-        str(cid): f"frozen: {rule} (since {as_of}, action {action_id})"
+        str(cid): f"frozen:{rule}"
+        for cid, rule in zip(latest["customer_id"], latest["rule"], strict=True)
+    }
+    reason = {
+        str(cid): f"The limit is frozen for review after an early warning ({rule}) of {as_of} "
+        f"(action {action_id})"
         for cid, rule, as_of, action_id in zip(
             latest["customer_id"], latest["rule"], latest["as_of"], latest["action_id"], strict=True
         )
@@ -445,9 +450,12 @@ def apply_freezes(decisions: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame
     out = decisions.copy()
     out.loc[hit, "credit_limit"] = 0.0
     out.loc[hit, "limit_policy"] = ids[hit].map(policy).to_numpy()
-    if "limit_reason" in out.columns:
-        out["limit_reason"] = out["limit_reason"].astype(object)
-        out.loc[hit, "limit_reason"] = "The limit is frozen after an early warning, for review"
+    out["limit_reason"] = (
+        out["limit_reason"].astype(object)
+        if "limit_reason" in out
+        else pd.Series(None, index=out.index, dtype=object)
+    )
+    out.loc[hit, "limit_reason"] = ids[hit].map(reason).to_numpy()
     return out
 
 

@@ -18,6 +18,7 @@ from creditrisk.models.evaluation import EvaluationReport
 from creditrisk.models.explain_report import ExplainSummary
 from creditrisk.models.policy import Policy
 from creditrisk.monitoring.report import MonitorReport
+from creditrisk.reports.strategy_report import StrategySummary
 
 SECTIONS = (
     "Purpose and intended use",
@@ -31,6 +32,7 @@ SECTIONS = (
     "Stability",
     "Monitoring of the served champion",
     "Grades and limit policy",
+    "Credit strategy",
     "Explanations and reason codes",
     "Fairness",
     "Example decision",
@@ -93,6 +95,9 @@ class ModelCardFacts:
     promotion: PromotionDecision | None = None
     champion_version: int | None = None
     monitor: MonitorReport | None = None
+    strategy: StrategySummary | None = None
+    cutoffs: pd.DataFrame | None = None
+    strategy_grades: pd.DataFrame | None = None
 
 
 def render_model_card(f: ModelCardFacts) -> str:
@@ -115,6 +120,7 @@ def render_model_card(f: ModelCardFacts) -> str:
         _stability,
         _monitoring,
         _policy,
+        _strategy,
         _explanations,
         _fairness,
         _example,
@@ -499,6 +505,68 @@ def _policy(f: ModelCardFacts) -> str:
         f"Score points: {p.base_points:g} at odds {p.base_odds:g}:1, {p.pdo:g} points to "
         f"double the odds."
     )
+
+
+def _strategy(f: ModelCardFacts) -> str:
+    st = f.strategy
+    if st is None or f.cutoffs is None or f.strategy_grades is None:
+        return "The strategy stage has not run."
+    p = st.policy
+    cut = f.cutoffs[
+        ["pd_cutoff", "approval_rate", "bad_rate", "bad_rate_ci_low", "bad_rate_ci_high",
+         "total_limit", "expected_loss"]
+    ].assign(pd_cutoff=[f"{c:g}" + (" (policy)" if pol else "")
+                        for c, pol in zip(f.cutoffs["pd_cutoff"], f.cutoffs["policy_cutoff"],
+                                          strict=True)])  # fmt: skip
+    g = f.strategy_grades[
+        ["grade", "count", "mean_pd", "observed_bad_rate", "model_mean_limit",
+         "model_expected_loss", "formula_mean_limit", "formula_expected_loss"]
+    ]  # fmt: skip
+    pct = {c: ".2%" for c in ("approval_rate", "bad_rate", "bad_rate_ci_low", "bad_rate_ci_high")}
+    money = {c: ",.0f" for c in ("total_limit", "expected_loss")}
+    lines = [
+        f"At the policy's PD cut-off {p.pd_cutoff:g}, {p.approval_rate:.1%} of the test "
+        f"period's snapshots are approved, with an observed bad rate of {p.bad_rate:.2%} "
+        f"(95% {p.bad_rate_ci_low:.2%}-{p.bad_rate_ci_high:.2%}) and an expected loss of "
+        f"{p.expected_loss:,.0f} on {p.total_limit:,.0f} of limits "
+        "(`reports/strategy/cutoffs.csv`; limits are the model limits without the cut-off, "
+        "so every row uses the same limits). The approval rate "
+        + ("rises" if st.approval_rate_monotone else "does NOT rise")
+        + " with the cut-off.",
+        "",
+        md_table(cut, {**pct, **money}),
+        "",
+        "By final grade (after the rating rules), model and formula limits side by side "
+        "(`reports/strategy/grades.csv`):",
+        "",
+        md_table(
+            g,
+            {
+                "mean_pd": ".4f",
+                "observed_bad_rate": ".4f",
+                **{c: ",.0f" for c in g.columns if "limit" in c or "loss" in c},
+            },
+        ),
+        "",
+        f"Information value (`reports/iv.csv`): {st.features_with_iv} features; highest "
+        + ", ".join(f"{k} {v:.2f}" for k, v in list(st.iv_top.items())[:5])
+        + ". "
+        + (
+            f"Binning trend against the dictionary's direction for: "
+            f"{', '.join(st.iv_disagreements)} (review the direction or the monotone "
+            "constraint)."
+            if st.iv_disagreements
+            else "Every binning trend agrees with the declared direction."
+        ),
+    ]
+    if st.definition is not None:
+        lines += ["", f"**Default definition.** {st.definition.statement}"]
+    figs = [
+        _figure(f, "cutoffs", "Approval and bad rate by cut-off"),
+        _figure(f, "vintage", "Vintage curves"),
+        _figure(f, "roll_rates", "Roll rates"),
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(x for x in figs if x)
 
 
 def _explanations(f: ModelCardFacts) -> str:

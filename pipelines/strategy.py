@@ -1,0 +1,130 @@
+"""Stage strategy: the tables a credit team sets its policy with, and the checks of the
+default definition.
+
+- ``reports/strategy/cutoffs.csv``: approval rate, bad rate (Wilson 95%), limit granted
+  and expected loss for a grid of PD cut-offs on the test period (the policy's marked);
+- ``reports/strategy/grades.csv``: the same by final grade, formula and model limits side
+  by side;
+- ``reports/iv.csv``: information value and optimal binning of every available feature on
+  the train period, beside the dictionary's direction (disagreements flagged);
+- ``reports/vintage.csv`` and ``reports/roll_rates.csv``: cumulative 30+/60+/90+ rates by
+  months on book per origination month, and month-to-month delinquency transitions;
+- ``reports/strategy/summary.json``: the policy's cut-off in figures, the IV leaders and
+  the default-definition check, for the model card; plots beside.
+
+Usage: python -m pipelines.strategy --scorer data/candidate --split data/split
+           --validated data/validated --dictionary data/features/dictionary.json
+           --out reports/strategy --iv reports/iv.csv --vintage reports/vintage.csv
+           --roll-rates reports/roll_rates.csv
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from creditrisk.models import strategy as st
+from creditrisk.models.pyfunc import load_scorer_folder
+from creditrisk.models.scorer import Scorer
+from creditrisk.reports import portfolio
+from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
+from pipelines.artifacts import SplitDir, read_json
+from pipelines.common import reset_dir, write_json
+from pipelines.params import Params, load_params
+from pipelines.stage import cli
+
+log = logging.getLogger("pipelines.strategy")
+
+
+def main(
+    scorer: Path,
+    split: Path,
+    validated: Path,
+    dictionary: Path,
+    out: Path,
+    iv: Path,
+    vintage: Path,
+    roll_rates: Path,
+) -> None:
+    params = load_params()
+    model, periods = load_scorer_folder(scorer), SplitDir(split)
+    test = periods.read("test")
+    cutoffs, grades = _tables(model, test, params)
+    log.info("information value of every feature on the train period")
+    ivs = _iv(periods.read("train"), read_json(dictionary), params)
+    end = params.data.end_date
+    has_loans = (validated / "repayments.parquet").exists() and (
+        validated / "loans.parquet"
+    ).exists()
+    vint = portfolio.vintage_curves(validated, end_date=end) if has_loans else pd.DataFrame()
+    rolls = portfolio.roll_rates(validated, end_date=end) if has_loans else pd.DataFrame()
+    summary = summarise(cutoffs, grades, ivs, vint, rolls, labels=params.labels.model_dump())
+    _write(summary, cutoffs, grades, ivs, vint, rolls, (out, iv, vintage, roll_rates))
+    log.info("%s", summary.headline)
+
+
+def _tables(model: Scorer, test: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    decisions = model.score(test)
+    income_col = model.policy.income_column
+    income = (
+        pd.to_numeric(test[income_col], errors="coerce").to_numpy("float64")
+        if income_col in test.columns
+        else np.full(len(test), np.nan)
+    )
+    limits = st.uncut_limits(model.policy, decisions, income)
+    y = test["default"].to_numpy("float64")
+    m = model.policy.model_limits
+    in_force = model.policy.limit_in_force.value
+    cutoffs = st.cutoff_table(
+        decisions["pd"].to_numpy("float64"),
+        y,
+        limits[f"{in_force}_limit"].to_numpy("float64"),
+        lgd=m.lgd,
+        policy_cutoff=m.pd_cutoff,
+        cutoffs=params.strategy.cutoffs,
+    )
+    grades = st.grade_table(
+        decisions, y, limits, grades=model.policy.grades, lgd=m.lgd, in_force=in_force
+    )
+    return cutoffs, grades
+
+
+def _iv(train: pd.DataFrame, dictionary: dict[str, Any], params: Params) -> pd.DataFrame:
+    s = params.strategy
+    rows = train.sample(n=min(s.iv_rows, len(train)), random_state=s.seed) if len(train) else train
+    features = [f for f, e in dictionary.items() if e.get("available") and f in rows.columns]
+    categorical = [f for f in features if not pd.api.types.is_numeric_dtype(rows[f])]
+    return st.information_values(
+        rows, rows["default"].to_numpy("float64"), dictionary, features, categorical=categorical
+    )
+
+
+def _write(
+    summary: StrategySummary,
+    cutoffs: pd.DataFrame,
+    grades: pd.DataFrame,
+    ivs: pd.DataFrame,
+    vint: pd.DataFrame,
+    rolls: pd.DataFrame,
+    paths: tuple[Path, Path, Path, Path],
+) -> None:
+    out, iv, vintage, roll_rates = paths
+    reset_dir(out)
+    cutoffs.to_csv(out / "cutoffs.csv", index=False)
+    grades.to_csv(out / "grades.csv", index=False)
+    ivs.to_csv(iv, index=False)
+    vint.to_csv(vintage, index=False)
+    rolls.to_csv(roll_rates, index=False)
+    for name, fig in strategy_figures(cutoffs, grades, vint, rolls).items():
+        fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    write_json(summary.to_dict(), out / "summary.json")
+
+
+if __name__ == "__main__":
+    cli(main)
