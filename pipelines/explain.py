@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 from creditrisk.models.explain import decision_outcome
 from creditrisk.models.explain_plots import explain_figures
 from creditrisk.models.explain_report import ExplainSummary, explain_test_period
-from creditrisk.models.pyfunc import conform_inputs, load_scorer_folder
+from creditrisk.models.inputs import conform_inputs
+from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.models.recourse import find_recourse, levers, verify_recourse
 from pipelines import tracking
 from pipelines.artifacts import ModelsDir, SplitDir, decisions_file, read_json

@@ -92,6 +92,7 @@ def main(validated: Path, out: Path, report: Path) -> None:
             dpd_threshold_days=params.labels.dpd_threshold_days,
             end_date=params.data.end_date,
             condensed=condensed,
+            static_reasons={k: (v.direction, v.reason) for k, v in p.static_reasons.items()},
         )
         _log_plan(plan, p.engine, len(batch), i, len(todo))
         parts.append(out / f".part-{i:04d}.parquet")

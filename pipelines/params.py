@@ -101,12 +101,20 @@ class DuckDBParams(_Section):
     threads: int = Field(2, gt=0)
 
 
+class StaticReason(_Section):
+    direction: Literal[1, -1]  # 1: more of it means more risk; -1: less risk
+    reason: str = Field(min_length=8)  # the statement a customer reads
+
+
 class FeatureParams(_Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
     as_of_start: date
     as_of_end: date
     windows_days: tuple[int, ...] = (30, 90, 180, 365)
     static: tuple[str, ...] = ()
+    # A numeric static column's risk direction and reason text: without one it is used by
+    # the model but never given as a reason (and gets no monotone constraint).
+    static_reasons: dict[str, StaticReason] = {}
     protected: tuple[str, ...] = ()
     # Snapshots (customers x as_of dates) computed per batch: bounds memory at any size.
     max_snapshots_per_batch: int = Field(500_000, gt=0)
@@ -117,6 +125,9 @@ class FeatureParams(_Section):
     def _consistent(self) -> FeatureParams:
         if self.as_of_end < self.as_of_start:
             raise ValueError("as_of_end is before as_of_start")
+        unknown = sorted(set(self.static_reasons) - set(self.static))
+        if unknown:
+            raise ValueError(f"static_reasons names column(s) not in features.static: {unknown}")
         leaked = sorted(set(self.static) & set(self.protected))
         if leaked:
             raise ValueError(f"protected attribute(s) {leaked} cannot be static features")

@@ -15,7 +15,7 @@ from creditrisk.contract import TABLES
 from creditrisk.features.build import build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
-from creditrisk.models.pyfunc import conform_inputs
+from creditrisk.models.inputs import conform_inputs
 from pipelines.params import FeatureParams, Params
 
 

@@ -221,7 +221,7 @@ def test_reasons_have_a_direction_distinct_groups_and_specific_texts(run: Path) 
 def test_recourse_reaches_its_target_grade_through_the_pyfunc_model(run: Path) -> None:
     import mlflow.pyfunc
 
-    from creditrisk.models.pyfunc import conform_inputs
+    from creditrisk.models.inputs import conform_inputs
     from creditrisk.models.recourse import apply_changes
 
     recourse = pd.read_parquet(run / "data/explain/recourse.parquet")

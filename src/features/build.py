@@ -62,6 +62,7 @@ def build_features(
     dpd_threshold_days: int,
     end_date: date,
     condensed: ir.Table | None = None,
+    static_reasons: Mapping[str, tuple[int, str]] | None = None,
 ) -> FeaturePlan:
     """Plan the feature table for all snapshots.
 
@@ -78,6 +79,8 @@ def build_features(
         protected: customer columns that must never become features.
         dpd_threshold_days: days past due that make a default event.
         end_date: the data's end; labels whose window passes it are incomplete (null).
+        static_reasons: static column -> (risk direction, reason text), for the columns
+            the user declares (the others get no direction and are never reasons).
 
     Every feature for (customer, as_of) uses only events strictly before as_of.
 
@@ -103,7 +106,7 @@ def build_features(
             snaps = label_snapshots(snaps, events, end_date=end_date)
     keys = snaps.select("customer_id", "as_of", "as_of_s")
 
-    available = d.customer_features(tuple(static))
+    available = d.customer_features(tuple(static), static_reasons or {})
     unavailable: list[d.FeatureInfo] = []
     parts: list[tuple[ir.Table, list[d.FeatureInfo]]] = []
     has_tx = "transactions" in tables

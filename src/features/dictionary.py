@@ -9,6 +9,7 @@ stay in the dictionary, marked unavailable, so the model card can say what was l
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -545,8 +546,12 @@ def sequence_features(longest: int) -> list[FeatureInfo]:
     return out
 
 
-def customer_features(static: tuple[str, ...]) -> list[FeatureInfo]:
-    """Tenure and the static customer attributes chosen in params."""
+def customer_features(
+    static: tuple[str, ...], declared: Mapping[str, tuple[int, str]] | None = None
+) -> list[FeatureInfo]:
+    """Tenure and the static customer attributes chosen in params; ``declared`` gives a
+    column's risk direction and reason text (``features.static_reasons``)."""
+    declared = declared or {}
     out = [
         FeatureInfo(
             "months_on_book",
@@ -560,6 +565,11 @@ def customer_features(static: tuple[str, ...]) -> list[FeatureInfo]:
         )
     ]
     for column in static:
+        direction: Direction = -1 if column == "income_monthly" else 0
+        reason = "Lower declared income" if column == "income_monthly" else f"Value of {column}"
+        if column in declared:
+            direction = 1 if declared[column][0] > 0 else -1
+            reason = declared[column][1]
         out.append(
             FeatureInfo(
                 column,
@@ -567,8 +577,8 @@ def customer_features(static: tuple[str, ...]) -> list[FeatureInfo]:
                 "customers",
                 None,
                 "as recorded",
-                -1 if column == "income_monthly" else 0,
-                "Lower declared income" if column == "income_monthly" else f"Value of {column}",
+                direction,
+                reason,
                 "null: not recorded",
             )
         )

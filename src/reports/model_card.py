@@ -549,7 +549,7 @@ def _strategy(f: ModelCardFacts) -> str:
         ),
         "",
         f"Information value (`reports/iv.csv`): {st.features_with_iv} features; highest "
-        + ", ".join(f"{k} {v:.2f}" for k, v in list(st.iv_top.items())[:5])
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(st.iv_top.items(), key=lambda kv: -kv[1])[:5])
         + ". "
         + (
             f"Binning trend against the dictionary's direction for: "
