@@ -71,6 +71,11 @@ class Scorer:
             if g is not None:
                 groups.setdefault(g, []).append(j)
         self._group_members = [np.asarray(m, dtype=np.int64) for m in groups.values()]
+        # The grouped features in one order, each group's members side by side, so a row
+        # block is permuted once and every group is a contiguous slice of it.
+        self._perm = np.concatenate(self._group_members) if groups else np.empty(0, dtype=np.int64)
+        sizes = [len(m) for m in self._group_members]
+        self._bounds = np.cumsum([0, *sizes])
         self._levels = {c: pd.Index(v) for c, v in spec.categories.items()}
         self._position = {f: j for j, f in enumerate(self._features)}
         self._numeric = {f for f in self._features if f not in spec.categories}
@@ -81,7 +86,8 @@ class Scorer:
         self._level_codes = {
             c: {level: float(i) for i, level in enumerate(v)} for c, v in spec.categories.items()
         }
-        self._column_positions: dict[tuple[str, ...], np.ndarray | None] = {}
+        self._feature_index = pd.Index(self._features)
+        self._last_columns: tuple[pd.Index, np.ndarray | None] | None = None
         k = policy.reasons
         self.columns = [
             ID_COLUMN,
@@ -108,11 +114,13 @@ class Scorer:
             FeatureMatrixError: missing columns (all listed) or a non-numeric value in a
                 numeric column (column and rows named).
         """
-        missing = [c for c in self._features if c not in frame.columns]
-        if missing:
-            raise FeatureMatrixError(f"scoring input: missing required column(s) {missing}")
-        if len(frame) <= FEW_ROWS:
-            fast = self._few_rows(frame)
+        positions = self._positions(frame.columns)
+        if positions is None or (positions < 0).any():
+            missing = [c for c in self._features if c not in frame.columns]
+            if missing:
+                raise FeatureMatrixError(f"scoring input: missing required column(s) {missing}")
+        if len(frame) <= FEW_ROWS and positions is not None:
+            fast = self._few_rows(frame, positions)
             if fast is not None:
                 return fast
         X = np.empty((len(frame), len(self._features)), dtype="float64")
@@ -134,17 +142,21 @@ class Scorer:
             X[:, j] = codes
         return X
 
-    def _few_rows(self, frame: pd.DataFrame) -> np.ndarray | None:
+    def _positions(self, columns: pd.Index) -> np.ndarray | None:
+        """Where each model feature is among ``columns`` (-1: absent); None when the
+        columns repeat a name. Remembered for the last column set seen (a service scores
+        one row after another with the same columns)."""
+        last = self._last_columns
+        if last is not None and (last[0] is columns or last[0].equals(columns)):
+            return last[1]
+        found = np.asarray(columns.get_indexer(self._feature_index)) if columns.is_unique else None
+        self._last_columns = (columns, found)
+        return found
+
+    def _few_rows(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray | None:
         """The matrix of a few rows (a single request) from one conversion of the whole
         frame, without pandas' per-column machinery; None when a value needs the general
         path (which converts it, or names the column and row that cannot be)."""
-        key = tuple(frame.columns)
-        if key not in self._column_positions:
-            found = np.asarray(frame.columns.get_indexer(pd.Index(self._features)))
-            self._column_positions[key] = found if frame.columns.is_unique else None
-        positions = self._column_positions[key]
-        if positions is None:
-            return None
         values = frame.to_numpy(dtype=object)[:, positions]
         X = np.empty(values.shape, dtype="float64")
         try:
@@ -208,8 +220,11 @@ class Scorer:
         out["model_limit"] = limits["model_limit"]
         out["formula_limit"] = limits["formula_limit"]
         out["margin"] = margin
-        out["model_version"] = self.model_version
-        return pd.DataFrame(out, index=frame.index)
+        out["model_version"] = np.full(n, self.model_version, dtype=object)
+        # Text columns stay Python objects: inferring pandas' Arrow string type column by
+        # column costs more than the rest of a single-row call.
+        with pd.option_context("future.infer_string", False):
+            return pd.DataFrame(out, index=frame.index)
 
     def grade_index(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """Grade (index into ``policy.grades``) of matrix rows, rating rules applied: the
@@ -242,19 +257,20 @@ class Scorer:
         if not self._group_members:
             empty = np.full((n, k), None, dtype=object)
             return empty, empty.copy()
-        # per group: the largest contribution and the feature holding it
-        best_value = np.empty((n, len(self._group_members)), dtype="float64")
-        best_feature = np.empty((n, len(self._group_members)), dtype=np.int64)
+        # per group: the largest contribution and the feature holding it, in row blocks
+        # that stay in cache (one permuted copy of the block, then contiguous slices)
+        groups = len(self._group_members)
+        best_value = np.empty((n, groups), dtype="float64")
+        best_feature = np.empty((n, groups), dtype=np.int64)
         rows_all = np.arange(n)
-        for g, members in enumerate(self._group_members):
-            if len(members) == 1:
-                best_value[:, g] = contrib[:, members[0]]
-                best_feature[:, g] = members[0]
-                continue
-            sub = contrib[:, members]
-            pick = sub.argmax(axis=1)
-            best_value[:, g] = sub[rows_all, pick]
-            best_feature[:, g] = members[pick]
+        for start in range(0, n, REASON_BLOCK):
+            block = contrib[start : start + REASON_BLOCK][:, self._perm]
+            rows = np.arange(len(block))
+            for g in range(groups):
+                a, b = self._bounds[g], self._bounds[g + 1]
+                pick = block[:, a:b].argmax(axis=1) + a
+                best_value[start : start + len(block), g] = block[rows, pick]
+                best_feature[start : start + len(block), g] = self._perm[pick]
         top_group, values = self._top(best_value, k)
         top = best_feature[rows_all[:, None], top_group]
         codes = self._codes[top]
