@@ -351,3 +351,37 @@ def test_erase_customer_everywhere_and_the_rest_byte_identical(tmp_path: Path) -
     assert len(erasures) == 1 and erasures["reason"].iloc[0] == "request 7"
     text = erasures.drop(columns=["erasure_id"]).to_string()  # the id is a random uuid
     assert "c2" not in text and p["c2"] not in text
+
+
+def test_the_creditrisk_command(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`creditrisk limits|alerts|erase|retention|end-date` on a project folder: every
+    change is recorded with who and why; a request that cannot be carried out exits 1
+    with a plain message."""
+    from pipelines import ops
+    from pipelines.operations import open_store
+
+    store = ActionStore(open_store(Path("data/actions"), None))
+    store.record(_alerts([("c1", *FREEZE), ("c2", "light", "r", "sms_reminder")]), as_of=D1)
+    store.close()
+    assert ops.main(["limits", "list"]) == 0
+    assert "c1" in capsys.readouterr().out
+    lift = ["limits", "lift", "c1", "--reason", "paid in full", "--by", "ann", "--on", "2024-02-01"]
+    assert ops.main(lift) == 0
+    assert "lifted 1 freeze(s) of c1" in capsys.readouterr().out
+    assert ops.main(lift) == 1
+    assert "no active limit freeze" in capsys.readouterr().err
+    assert ops.main(["alerts", "outbox", "--csv", "outbox.csv"]) == 0
+    box = pd.read_csv("outbox.csv")
+    assert sorted(box["customer_id"]) == ["c1", "c2"]
+    assert ops.main(["alerts", "sent", box["alert_id"].iloc[0], "--by", "notifier"]) == 0
+    assert "1 alert(s) recorded as delivered" in capsys.readouterr().out
+    assert ops.main(["erase", "c2", "--reason", "request 9"]) == 0
+    assert "alerts 1" in capsys.readouterr().out
+    assert ops.main(["retention"]) == 0
+    assert ops.main(["end-date", "2026-01-31"]) == 0
+    assert 'end_date: "2026-01-31"' in Path("params.yaml").read_text()
+    store = ActionStore(open_store(Path("data/actions"), None))
+    acts, alerts = store.actions(), store.outbox()
+    store.close()
+    assert acts["status"].tolist() == ["lifted"] and acts["lifted_by"].tolist() == ["ann"]
+    assert alerts["customer_id"].tolist() == []  # c1's alert was sent, c2 erased
