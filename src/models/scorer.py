@@ -220,11 +220,8 @@ class Scorer:
         out["model_limit"] = limits["model_limit"]
         out["formula_limit"] = limits["formula_limit"]
         out["margin"] = margin
-        out["model_version"] = np.full(n, self.model_version, dtype=object)
-        # Text columns stay Python objects: inferring pandas' Arrow string type column by
-        # column costs more than the rest of a single-row call.
-        with pd.option_context("future.infer_string", False):
-            return pd.DataFrame(out, index=frame.index)
+        out["model_version"] = self.model_version
+        return pd.DataFrame(out, index=frame.index)
 
     def grade_index(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """Grade (index into ``policy.grades``) of matrix rows, rating rules applied: the
