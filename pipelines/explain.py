@@ -32,6 +32,7 @@ from creditrisk.models.explain_report import ExplainSummary, explain_test_period
 from creditrisk.models.inputs import conform_inputs
 from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.models.recourse import find_recourse, levers, verify_recourse
+from creditrisk.models.scorer import Scorer
 from pipelines import tracking
 from pipelines.artifacts import ModelsDir, SplitDir, decisions_file, read_json
 from pipelines.common import reset_dir, write_json, write_table
@@ -46,11 +47,12 @@ def main(
 ) -> None:
     e = load_params().explain
     test = SplitDir(split).read("test")
+    model, entries = load_scorer_folder(scorer), read_json(dictionary)
     log.info("explaining up to %d of %d test rows with shap.TreeExplainer", e.max_rows, len(test))
     result = explain_test_period(
         test,
-        load_scorer_folder(scorer),
-        read_json(dictionary),
+        model,
+        entries,
         max_rows=e.max_rows,
         seed=e.seed,
         tolerance=e.additivity_tolerance,
@@ -66,7 +68,7 @@ def main(
     write_json(summary.to_dict(), out / "summary.json")
     reset_dir(decisions)
     write_table(result.decisions, decisions_file(decisions))
-    recourse = _recourse(scorer, test, result.decisions, read_json(dictionary))
+    recourse = _recourse(scorer, model, test, result.decisions, entries)
     write_table(recourse, decisions / "recourse.parquet")
     _track(models, out, e.model_dump(), summary)
     log.info(
@@ -89,7 +91,11 @@ def _track(models: Path, out: Path, settings: dict[str, Any], summary: ExplainSu
 
 
 def _recourse(
-    scorer: Path, test: pd.DataFrame, decisions: pd.DataFrame, dictionary: dict[str, Any]
+    scorer: Path,
+    model: Scorer,
+    test: pd.DataFrame,
+    decisions: pd.DataFrame,
+    dictionary: dict[str, Any],
 ) -> pd.DataFrame:
     """Recourse for the explained test decisions that were declined or limited, checked by
     scoring the changed rows through the exported pyfunc model.
@@ -97,7 +103,6 @@ def _recourse(
     Raises:
         RecourseError: a change did not reach its target grade through the pyfunc model.
     """
-    model = load_scorer_folder(scorer)
     outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
     keys = decisions.loc[(outcome != "approved").to_numpy(), ["customer_id", "as_of"]]
     rows = test.merge(keys, on=["customer_id", "as_of"], how="inner")

@@ -28,14 +28,16 @@ import pandas as pd
 
 from creditrisk.governance import decision_log as dl
 from creditrisk.governance.decision_log import DecisionModel, LoggingScorer
-from creditrisk.models.pyfunc import load_scorer_folder, scorer_artifacts, scorer_lineage
+from creditrisk.models.inputs import conform_inputs
+from creditrisk.models.pyfunc import scorer_artifacts, scorer_lineage
 from creditrisk.models.recourse import WithRecourse, levers
+from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import FrozenLimits
 from pipelines.artifacts import scores_file
 from pipelines.common import pseudonym_key, reset_dir, write_json, write_table
 from pipelines.operations import active_freezes
 from pipelines.params import load_params
-from pipelines.snapshots import conform, snapshot_features
+from pipelines.snapshots import snapshot_features
 from pipelines.stage import cli
 
 log = logging.getLogger("pipelines.score")
@@ -55,11 +57,11 @@ def main(
     features, n_customers = snapshot_features(validated, params, [as_of])
     log.info("features as of %s for %d of %d customers", as_of, len(features), n_customers)
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
-    rows = conform(features, pyfunc.metadata.get_input_schema()).drop(
+    rows = conform_inputs(features, pyfunc.metadata.get_input_schema()).drop(
         columns=["default", "label_complete"]
     )
     frozen = FrozenLimits(pyfunc, active_freezes(actions, params.monitor.store_url, as_of))
-    model: DecisionModel = _with_recourse(frozen, scorer, rows)
+    model: DecisionModel = _with_recourse(frozen, pyfunc, scorer, rows)
     if decision_log is None:
         rows = rows.drop(columns=["as_of"])  # the log records as_of; the model needs none
     else:
@@ -76,9 +78,12 @@ def main(
     log.info("scores: %d rows, %d logged, %d limits frozen", len(scores), logged, frozen.applied)
 
 
-def _with_recourse(model: DecisionModel, scorer: Path, rows: pd.DataFrame) -> WithRecourse:
-    """Recourse for declined and limited decisions, over grids from this snapshot."""
-    direct = load_scorer_folder(scorer)
+def _with_recourse(
+    model: DecisionModel, pyfunc: Any, scorer: Path, rows: pd.DataFrame
+) -> WithRecourse:
+    """Recourse for declined and limited decisions, over grids from this snapshot (searched
+    with the loaded model's own scorer)."""
+    direct: Scorer = pyfunc.unwrap_python_model().scorer
     dictionary = json.loads(Path(scorer_artifacts(scorer)["dictionary"]).read_text())
     return WithRecourse(model, direct, levers(direct, dictionary, rows))
 

@@ -15,7 +15,6 @@ from creditrisk.contract import TABLES
 from creditrisk.features.build import build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
-from creditrisk.models.inputs import conform_inputs
 from pipelines.params import FeatureParams, Params
 
 
@@ -53,12 +52,6 @@ def snapshot_features(
     features = plan.table.to_pandas()
     n_customers = int(tables["customers"].count().to_pyarrow().as_py())
     return features, n_customers
-
-
-def conform(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
-    """Cast numeric feature columns to the scorer's declared types (see
-    :func:`creditrisk.models.pyfunc.conform_inputs`)."""
-    return conform_inputs(frame, schema)
 
 
 def read_optional(validated: Path, table: str) -> pd.DataFrame | None:

@@ -55,32 +55,9 @@ def classification_metrics(y: np.ndarray, pd_: np.ndarray, *, ece_bins: int) -> 
 def bootstrap_auc(
     y: np.ndarray, score: np.ndarray, *, n: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the AUC (rows resampled with replacement).
-
-    Each resample's AUC is the Mann-Whitney statistic computed from resample counts over
-    the rows sorted once by score (ties count one half), so a resample costs two
-    ``bincount`` passes instead of a sort. Sums of whole and half counts are exact in
-    float64, so each value is the exact AUC of the resample.
-    """
-    rng = np.random.default_rng(seed)
-    y, score = np.asarray(y), np.asarray(score)
-    order = np.argsort(score, kind="stable")
-    ordered = score[order]
-    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1 if len(y) else order
-    n_groups = int(group[-1]) + 1 if len(y) else 0
-    positive = (y[order] == 1).astype(np.int64)
-    values = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        counts = np.bincount(idx, minlength=len(y))[order]
-        pos = counts * positive
-        n_pos = int(pos.sum())
-        if 0 < n_pos < len(idx):
-            by_group_pos = np.bincount(group, weights=pos, minlength=n_groups)
-            by_group_neg = np.bincount(group, weights=counts - pos, minlength=n_groups)
-            below = np.cumsum(by_group_neg) - by_group_neg
-            wins = float(np.dot(by_group_pos, below + 0.5 * by_group_neg))
-            values.append(wins / (n_pos * (len(idx) - n_pos)))
+    """Percentile bootstrap interval of the AUC (rows resampled with replacement; the
+    resamples of :func:`bootstrap_auc_ks`)."""
+    values, _ = bootstrap_auc_ks(y, score, n=n, seed=seed)
     tail = (1 - level) / 2
     return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
 
@@ -89,9 +66,13 @@ def bootstrap_auc_ks(
     y: np.ndarray, score: np.ndarray, *, n: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """AUC and KS (points 0..100) of ``n`` bootstrap resamples of the rows, drawn from
-    ``seed``; resamples with a single class are left out. The rows are sorted once by
-    score; each resample costs two ``bincount`` passes (same method as
-    :func:`bootstrap_auc`)."""
+    ``seed``; resamples with a single class are left out.
+
+    Each resample's AUC is the Mann-Whitney statistic computed from resample counts over
+    the rows sorted once by score (ties count one half), so a resample costs two
+    ``bincount`` passes instead of a sort. Sums of whole and half counts are exact in
+    float64, so each value is the exact AUC of the resample.
+    """
     rng = np.random.default_rng(seed)
     y, score = np.asarray(y), np.asarray(score)
     if not len(y):

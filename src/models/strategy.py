@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditrisk.governance.monotonicity import scorecard_trend
 from creditrisk.models.metrics import wilson_interval
 from creditrisk.models.policy import Policy, credit_limits
 
@@ -150,7 +151,9 @@ def information_values(
         body = table[~table.index.isin(["Totals"])]
         counted = body[body["Count"] > 0]
         event_rates = [float(v) for v in counted["Event rate"]]
-        trend = _trend(event_rates[: len(binning.splits) + 1]) if kind == "numerical" else 0
+        trend = (
+            scorecard_trend(event_rates[: len(binning.splits) + 1]) if kind == "numerical" else 0
+        )
         declared = int(dictionary.get(name, {}).get("direction", 0) or 0)
         rows.append(
             {
@@ -176,15 +179,3 @@ def information_values(
             }
         )
     return pd.DataFrame(rows).sort_values("iv", ascending=False).reset_index(drop=True)
-
-
-def _trend(rates: Sequence[float]) -> int:
-    """+1 when the event rate rises across the bins, -1 when it falls, 0 otherwise."""
-    if len(rates) < 2:
-        return 0
-    diffs = np.diff(rates)
-    if (diffs >= 0).all() and diffs.sum() > 0:
-        return 1
-    if (diffs <= 0).all() and diffs.sum() < 0:
-        return -1
-    return 0

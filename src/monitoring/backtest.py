@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from creditrisk.models.metrics import wilson_interval
+from creditrisk.models.metrics import calibration_by_group
 from creditrisk.monitoring.warnings import TriggerSettings
 
 
@@ -58,36 +57,27 @@ class BacktestSummary:
 
 
 def _table(scored: pd.DataFrame, by: str) -> pd.DataFrame:
-    rows = []
-    for key, part in scored.groupby(by, sort=True):
-        y = part["default"].to_numpy(dtype="float64")
-        defaults, n = int(y.sum()), len(y)
-        lo, hi = wilson_interval(defaults, n)
-        rows.append(
-            {
-                by: key,
-                "rows": n,
-                "defaults": defaults,
-                "mean_pd": float(part["pd"].mean()),
-                "observed_rate": defaults / n,
-                "observed_ci_low": lo,
-                "observed_ci_high": hi,
-                "observed_over_predicted": (defaults / n) / float(part["pd"].mean()),
-                "auc": float(roc_auc_score(y, part["pd"])) if 0 < defaults < n else np.nan,
-            }
-        )
-    columns = [
-        by,
-        "rows",
-        "defaults",
-        "mean_pd",
-        "observed_rate",
-        "observed_ci_low",
-        "observed_ci_high",
-        "observed_over_predicted",
-        "auc",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    columns = [by, "rows", "defaults", "mean_pd", "observed_rate", "observed_ci_low",
+               "observed_ci_high", "observed_over_predicted", "auc"]  # fmt: skip
+    if scored.empty:
+        return pd.DataFrame(columns=columns)
+    y, pd_ = scored["default"].to_numpy("float64"), scored["pd"].to_numpy("float64")
+    table = calibration_by_group(y, pd_, scored[by].to_numpy()).rename(
+        columns={
+            "group": by,
+            "n": "rows",
+            "ci_low": "observed_ci_low",
+            "ci_high": "observed_ci_high",
+        }
+    )
+    table["observed_over_predicted"] = table["observed_rate"] / table["mean_pd"]
+    aucs = {
+        key: float(roc_auc_score(part["default"], part["pd"]))
+        for key, part in scored.groupby(by, sort=True)
+        if 0 < part["default"].sum() < len(part)
+    }
+    table["auc"] = table[by].map(aucs).astype("float64")
+    return table[columns]
 
 
 @dataclass(frozen=True)
