@@ -7,20 +7,21 @@ Usage: python -m pipelines.features --validated data/validated --out data/featur
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from creditrisk.contract import TABLES
-from creditrisk.features.build import FeaturePlan, build_features
+from creditrisk.features.build import FeaturePlan, History, build_features, repayment_history
 from creditrisk.features.labels import as_of_frame
-from creditrisk.features.repayments import installments
 from pipelines.artifacts import FeaturesDir
 from pipelines.common import atomic_path, reset_dir, write_json
-from pipelines.params import load_params
+from pipelines.params import Params, load_params
 from pipelines.snapshots import connect_engine
 from pipelines.stage import cli
 
@@ -28,32 +29,46 @@ log = logging.getLogger("pipelines.features")
 ROW_GROUP = 100_000
 
 
-def _write(con: Any, table: Any, path: Path, engine: str) -> None:
-    """Stream one batch's result to Parquet without holding it in memory."""
+class OrderedWriter:
+    """Writes the batches' results, in order, to one Parquet file in row groups of a fixed
+    size (the same data gives the same bytes whatever the engine's own chunking). Writing
+    runs in a thread while the engine computes the next batch; at most one batch waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features-writer")
+        self._pending: Future[None] | None = None
+
+    def _write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema), row_group_size=ROW_GROUP)
+
+    def submit(self, table: pa.Table) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._write, table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()  # re-raises the writer's error here
+            self._pending = None
+
+    def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+
+def _fetch(table: Any, engine: str) -> pa.Table:
+    """One batch's result as an Arrow table (a batch is bounded by
+    ``features.max_snapshots_per_batch``)."""
     if engine == "duckdb":
-        con.to_parquet(table, path)  # DuckDB's COPY streams straight to the file
-        return
-    writer: pq.ParquetWriter | None = None
-    for batch in table.to_pyarrow_batches(chunk_size=500_000):
-        if writer is None:
-            writer = pq.ParquetWriter(path, batch.schema)
-        writer.write_batch(batch)
-    if writer is not None:
-        writer.close()
-
-
-def _concat(parts: list[Path], path: Path) -> None:
-    """The batches' files as one Parquet file, in order, in row groups of a fixed size
-    (so the same data gives the same bytes whatever the engine's own chunking)."""
-    writer: pq.ParquetWriter | None = None
-    for part in parts:
-        table = pq.read_table(part)
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema)
-        writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP)
-        part.unlink()
-    if writer is not None:
-        writer.close()
+        return table.to_pyarrow()
+    return pa.Table.from_batches(list(table.to_pyarrow_batches(chunk_size=500_000)))
 
 
 def batches(dates: pd.DataFrame, *, customers: int, max_rows: int) -> list[pd.DataFrame]:
@@ -80,37 +95,46 @@ def main(validated: Path, out: Path, report: Path) -> None:
     )
     target = FeaturesDir(out)
     reset_dir(out)
-    condensed = _condensed(con, tables) if len(todo) > 1 and p.engine == "duckdb" else None
-    parts = []
-    for i, batch in enumerate(todo):
-        plan = build_features(
-            tables,
-            as_of_dates=ibis.memtable(batch),
-            windows=p.windows_days,
-            static=p.static,
-            protected=p.protected,
-            dpd_threshold_days=params.labels.dpd_threshold_days,
-            end_date=params.data.end_date,
-            condensed=condensed,
-            static_reasons={k: (v.direction, v.reason) for k, v in p.static_reasons.items()},
-        )
-        _log_plan(plan, p.engine, len(batch), i, len(todo))
-        parts.append(out / f".part-{i:04d}.parquet")
-        _write(con, plan.table, parts[-1], p.engine)
     with atomic_path(target.table) as tmp:
-        _concat(parts, tmp)
+        plan = _compute(con, tables, todo, params, tmp)
     write_json(plan.dictionary(), target.dictionary)
     write_json(_summary(target, p.engine, plan), report)
 
 
-def _condensed(con: Any, tables: dict[str, Any]) -> Any:
-    """The installments' condensed payment history, stored once for all batches."""
-    if "repayments" not in tables:
-        return None
-    return con.create_table(
-        "condensed_installments",
-        installments(tables["loans"], tables["repayments"]),
-        temp=True,
+def _compute(
+    con: Any, tables: dict[str, Any], todo: list[pd.DataFrame], params: Params, path: Path
+) -> FeaturePlan:
+    """Every batch of snapshot dates, written in order to ``path``; the last batch's plan."""
+    p = params.features
+    history = _history(con, tables, params) if len(todo) > 1 and p.engine == "duckdb" else None
+    writer = OrderedWriter(path)
+    try:
+        for i, batch in enumerate(todo):
+            plan = build_features(
+                tables,
+                as_of_dates=ibis.memtable(batch),
+                windows=p.windows_days,
+                static=p.static,
+                protected=p.protected,
+                dpd_threshold_days=params.labels.dpd_threshold_days,
+                end_date=params.data.end_date,
+                history=history,
+                static_reasons={k: (v.direction, v.reason) for k, v in p.static_reasons.items()},
+            )
+            _log_plan(plan, p.engine, len(batch), i, len(todo))
+            writer.submit(_fetch(plan.table, p.engine))
+    finally:
+        writer.close()
+    return plan
+
+
+def _history(con: Any, tables: dict[str, Any], params: Params) -> History | None:
+    """The as_of-independent parts of the repayment history, stored once for all batches."""
+    return repayment_history(
+        tables,
+        dpd_threshold_days=params.labels.dpd_threshold_days,
+        end_date=params.data.end_date,
+        store=lambda name, expr: con.create_table(f"history_{name}", expr, temp=True),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +23,7 @@ from creditrisk.features.repayments import (
     installments,
     loan_features,
     repayment_features,
+    settling_payments,
 )
 
 ID_COLUMNS = ("customer_id", "as_of")
@@ -31,6 +32,56 @@ LABEL_COLUMNS = ("default", "label_complete")
 
 class FeatureConfigError(ValueError):
     """The feature settings contradict each other or the available tables."""
+
+
+@dataclass(frozen=True)
+class History:
+    """The parts of the repayment history that do not depend on as_of: a caller planning
+    several batches of snapshots computes (and stores) them once.
+
+    Attributes:
+        installments: :func:`~creditrisk.features.repayments.installments`.
+        settling: :func:`~creditrisk.features.repayments.settling_payments`.
+        default_events: :func:`~creditrisk.features.labels.first_default_events`.
+    """
+
+    installments: ir.Table
+    settling: ir.Table
+    default_events: ir.Table
+
+
+def repayment_history(
+    tables: Mapping[str, ir.Table],
+    *,
+    dpd_threshold_days: int,
+    end_date: date,
+    store: Callable[[str, ir.Table], ir.Table] | None = None,
+) -> History | None:
+    """The as_of-independent parts of the repayment history; None without repayments.
+
+    ``store(name, expr)`` (e.g. a temporary table of the engine) is applied to each part as
+    it is built, so later parts read the stored ones instead of computing them again.
+    """
+    if "repayments" not in tables:
+        return None
+
+    def kept(name: str, expr: ir.Table) -> ir.Table:
+        return store(name, expr) if store is not None else expr
+
+    inst = kept("installments", installments(tables["loans"], tables["repayments"]))
+    return History(
+        installments=inst,
+        settling=kept("settling", settling_payments(inst, tables["repayments"])),
+        default_events=kept(
+            "default_events",
+            first_default_events(
+                tables["loans"],
+                tables["repayments"],
+                dpd_threshold_days=dpd_threshold_days,
+                end_date=end_date,
+            ),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -61,14 +112,14 @@ def build_features(
     protected: Sequence[str],
     dpd_threshold_days: int,
     end_date: date,
-    condensed: ir.Table | None = None,
+    history: History | None = None,
     static_reasons: Mapping[str, tuple[int, str]] | None = None,
 ) -> FeaturePlan:
     """Plan the feature table for all snapshots.
 
-    ``condensed`` is :func:`installments` of the loans and repayments, when the caller has
-    already computed (and stored) it; it does not depend on as_of, so a caller planning
-    several batches of snapshots computes it once.
+    ``history`` is :func:`repayment_history` of the tables, when the caller has already
+    computed (and stored) it; it does not depend on as_of, so a caller planning several
+    batches of snapshots computes it once.
 
     Args:
         tables: validated contract tables by name; only ``customers`` is required.
@@ -91,19 +142,17 @@ def build_features(
     windows = tuple(sorted(set(windows)))
     _check_config(tables, windows, static, protected, as_of_dates)
     customers = tables["customers"]
+    if history is None:
+        history = repayment_history(
+            tables, dpd_threshold_days=dpd_threshold_days, end_date=end_date
+        )
     if "outcomes" in tables:
         snaps = snapshots_from_outcomes(tables["outcomes"])
     else:
         assert as_of_dates is not None
         snaps = snapshots_from_dates(customers, as_of_dates)
-        if "repayments" in tables:
-            events = first_default_events(
-                tables["loans"],
-                tables["repayments"],
-                dpd_threshold_days=dpd_threshold_days,
-                end_date=end_date,
-            )
-            snaps = label_snapshots(snaps, events, end_date=end_date)
+        if history is not None:
+            snaps = label_snapshots(snaps, history.default_events, end_date=end_date)
     keys = snaps.select("customer_id", "as_of", "as_of_s")
 
     available = d.customer_features(tuple(static), static_reasons or {})
@@ -118,17 +167,13 @@ def build_features(
     else:
         unavailable += tx_info
     rep_info = d.repayment_features(windows)
-    if "repayments" in tables:
+    if history is not None:
         loan_names = {f"n_loans_opened_{w}d" for w in windows} | {
             "months_since_first_loan",
             "n_active_loans",
         }
-        inst = (
-            condensed
-            if condensed is not None
-            else installments(tables["loans"], tables["repayments"])
-        )
-        rep_part = repayment_features(keys, inst, tables["repayments"], windows=windows)
+        inst = history.installments
+        rep_part = repayment_features(keys, inst, history.settling, windows=windows)
         loan_part = loan_features(keys, tables["loans"], inst, windows=windows)
         parts.append((rep_part, [f for f in rep_info if f.name not in loan_names]))
         parts.append((loan_part, [f for f in rep_info if f.name in loan_names]))
@@ -213,4 +258,12 @@ def _assemble(
     return out.select(**columns).order_by(["as_of", "customer_id"])
 
 
-__all__ = ["DAY", "ID_COLUMNS", "LABEL_COLUMNS", "FeaturePlan", "build_features"]
+__all__ = [
+    "DAY",
+    "ID_COLUMNS",
+    "LABEL_COLUMNS",
+    "FeaturePlan",
+    "History",
+    "build_features",
+    "repayment_history",
+]

@@ -29,8 +29,9 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
     """One row per installment, with its payment history condensed.
 
     Columns: customer_id, loan_id, installment_no, due_s, amount_due, opened_s, last_due_s,
-    first_paid_s (first payment, any amount) and full_s (the payment that completed it;
-    null while it is not fully paid), all times in epoch seconds.
+    last_no, principal, first_paid_s (first payment, any amount), full_s (the payment that
+    completed it; null while it is not fully paid), all times in epoch seconds, and
+    due_rank (1, 2, ... over the customer's installments by due date, loan, number).
     """
     rep = repayments.select(
         "loan_id",
@@ -63,7 +64,14 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
     with_history = inst.left_join(
         h, [inst.loan_id == h.h_loan_id, inst.installment_no == h.h_installment_no]
     ).drop("h_loan_id", "h_installment_no")
-    return with_history.join(last_due, "loan_id").join(ln, "loan_id")
+    out = with_history.join(last_due, "loan_id").join(ln, "loan_id")
+    # The customer's installments in due order, numbered once: the last K before any as_of
+    # are then the K highest numbers due before it (installments fall due after their loan
+    # opens, so those due in a window before as_of are consecutive in this order).
+    order = ibis.window(
+        group_by=out.customer_id, order_by=[out.due_s, out.loan_id, out.installment_no]
+    )
+    return out.mutate(due_rank=ibis.row_number().over(order))
 
 
 def payments(repayments: ir.Table) -> ir.Table:
@@ -77,32 +85,50 @@ def payments(repayments: ir.Table) -> ir.Table:
     )
 
 
-def partial_payments(snapshots: ir.Table, inst: ir.Table, repayments: ir.Table) -> ir.Table:
-    """Amount paid before as_of on installments still not fully paid at as_of.
+def settling_payments(inst: ir.Table, repayments: ir.Table) -> ir.Table:
+    """Payments made before their installment was completed (as_of does not matter yet):
+    the only ones that can count towards an installment still open at some as_of.
 
-    Only payments made before an installment was completed can count here, and most
-    installments are settled by a single payment, so this join stays small.
+    Most installments are settled by a single payment, so this table stays small.
+    Columns: s_customer_id, s_loan_id, s_installment_no, paid_s, full_s, amount_paid.
     """
     pay = payments(repayments)
     pay = pay.join(
         inst, [pay.p_loan_id == inst.loan_id, pay.p_installment_no == inst.installment_no]
     )
     partial = pay.filter(pay.full_s.isnull() | (pay.paid_s < pay.full_s))
+    return partial.select(
+        s_customer_id=partial.customer_id,
+        s_loan_id=partial.loan_id,
+        s_installment_no=partial.installment_no,
+        paid_s=partial.paid_s,
+        full_s=partial.full_s,
+        amount_paid=partial.amount_paid,
+    )
+
+
+def partial_payments(snapshots: ir.Table, settling: ir.Table) -> ir.Table:
+    """Amount paid before as_of on installments still not fully paid at as_of."""
     j = snapshots.join(
-        partial,
+        settling,
         [
-            snapshots.customer_id == partial.i_customer_id,
-            partial.paid_s < snapshots.as_of_s,
-            partial.full_s.isnull() | (partial.full_s >= snapshots.as_of_s),
+            snapshots.customer_id == settling.s_customer_id,
+            settling.paid_s < snapshots.as_of_s,
+            settling.full_s.isnull() | (settling.full_s >= snapshots.as_of_s),
         ],
     )
-    return j.group_by(["customer_id", "as_of", "loan_id", "installment_no"]).aggregate(
-        part_paid=exact_sum(j.amount_paid)
-    )
+    return j.group_by(
+        [
+            j.customer_id,
+            j.as_of,
+            j.s_loan_id.name("loan_id"),
+            j.s_installment_no.name("installment_no"),
+        ]
+    ).aggregate(part_paid=exact_sum(j.amount_paid))
 
 
 def installment_status(
-    snapshots: ir.Table, installments: ir.Table, repayments: ir.Table, *, lookback_days: int
+    snapshots: ir.Table, installments: ir.Table, settling: ir.Table, *, lookback_days: int
 ) -> ir.Table:
     """Each installment's state at each as_of: paid so far, fully paid, days late.
 
@@ -126,9 +152,7 @@ def installment_status(
     ).drop("i_customer_id")
     pairs = pairs.mutate(full=pairs.full_s.notnull() & (pairs.full_s < pairs.as_of_s))
     part_keys = ["customer_id", "as_of", "loan_id", "installment_no"]
-    part_paid = partial_payments(snapshots, inst, repayments).rename(
-        **{f"q_{k}": k for k in part_keys}
-    )
+    part_paid = partial_payments(snapshots, settling).rename(**{f"q_{k}": k for k in part_keys})
     per = pairs.left_join(part_paid, [pairs[k] == part_paid[f"q_{k}"] for k in part_keys]).drop(
         *[f"q_{k}" for k in part_keys]
     )
@@ -148,14 +172,14 @@ def installment_status(
 
 
 def repayment_features(
-    snapshots: ir.Table, installments: ir.Table, repayments: ir.Table, *, windows: tuple[int, ...]
+    snapshots: ir.Table, installments: ir.Table, settling: ir.Table, *, windows: tuple[int, ...]
 ) -> ir.Table:
     """Delinquency, payment ratios and exposure per (customer, as_of).
 
     Args:
         snapshots: customer_id, as_of, as_of_s.
         installments: the result of :func:`installments`.
-        repayments: the validated contract table.
+        settling: the result of :func:`settling_payments`.
         windows: look-back windows in days.
 
     Returns:
@@ -163,7 +187,8 @@ def repayment_features(
         others as the dictionary documents.
     """
     longest = max(windows)
-    st = installment_status(snapshots, installments, repayments, lookback_days=longest)
+    snapshots = _last_due_rank(snapshots, installments, longest)
+    st = installment_status(snapshots, installments, settling, lookback_days=longest)
     st = _sequence_position(st, longest)
     age = st.as_of_s - st.due_s
     # Per-row values first, plain aggregates after: engines evaluate a FILTER clause per
@@ -237,25 +262,45 @@ def repayment_features(
     return base
 
 
+def _last_due_rank(snapshots: ir.Table, installments: ir.Table, longest: int) -> ir.Table:
+    """``snapshots`` with ``_top_rank``: the ``due_rank`` of the customer's most recent
+    installment due in the ``longest`` days before as_of (null when none is)."""
+    inst = installments.select(
+        r_customer_id=installments.customer_id,
+        r_due_s=installments.due_s,
+        r_rank=installments.due_rank,
+    )
+    j = snapshots.join(
+        inst,
+        [
+            snapshots.customer_id == inst.r_customer_id,
+            inst.r_due_s < snapshots.as_of_s,
+            inst.r_due_s >= snapshots.as_of_s - longest * DAY,
+        ],
+    )
+    top = j.group_by([j.customer_id.name("t_customer_id"), j.as_of.name("t_as_of")]).aggregate(
+        _top_rank=j.r_rank.max()
+    )
+    out = snapshots.left_join(
+        top, [snapshots.customer_id == top.t_customer_id, snapshots.as_of == top.t_as_of]
+    )
+    return out.drop("t_customer_id", "t_as_of")
+
+
 def _sequence_position(st: ir.Table, longest: int) -> ir.Table:
     """Each installment due in the ``longest`` days before as_of gets its position among
     them, 0 for the most recent (ties: by loan and installment number, so every engine
-    orders alike); others get null."""
+    orders alike); others get null.
+
+    The most recent has the snapshot's ``_top_rank`` (:func:`_last_due_rank`), found
+    before the installments are joined: much cheaper than ranking every
+    (customer, as_of) partition in a window.
+    """
     eligible = st.due_before & in_window(st.as_of_s - st.due_s, longest)
-    st = st.mutate(_eligible=eligible.cast("int64"))
-    order = ibis.window(
-        group_by=[st.customer_id, st.as_of],
-        order_by=[
-            st._eligible.desc(),
-            st.due_s.desc(),
-            st.loan_id.desc(),
-            st.installment_no.desc(),
-        ],
-    )
-    position = ibis.row_number().over(order)
+    position = st._top_rank - st.due_rank
     return st.mutate(
-        seq=ibis.ifelse((st._eligible == 1) & (position < SEQUENCE), position, ibis.null("int64"))
-    ).drop("_eligible")
+        seq=ibis.ifelse(eligible & (position < SEQUENCE), position, ibis.null("int64"))
+    ).drop("_top_rank")
 
 
 def _sequence_values(st: ir.Table) -> dict[str, ir.Value]:
