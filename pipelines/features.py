@@ -14,10 +14,17 @@ from typing import Any
 import ibis
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from creditrisk.contract import TABLES
-from creditrisk.features.build import FeaturePlan, History, build_features, repayment_history
+from creditrisk.features.build import (
+    ORDER,
+    FeaturePlan,
+    History,
+    build_features,
+    repayment_history,
+)
 from creditrisk.features.labels import as_of_frame
 from pipelines.artifacts import FeaturesDir
 from pipelines.common import atomic_path, reset_dir, write_json
@@ -30,9 +37,10 @@ ROW_GROUP = 100_000
 
 
 class OrderedWriter:
-    """Writes the batches' results, in order, to one Parquet file in row groups of a fixed
-    size (the same data gives the same bytes whatever the engine's own chunking). Writing
-    runs in a thread while the engine computes the next batch; at most one batch waits."""
+    """Writes the batches' results, in order and each sorted by (as_of, customer_id), to
+    one Parquet file in row groups of a fixed size (the same data gives the same bytes
+    whatever the engine's own chunking). Sorting and writing run in a thread while the
+    engine computes the next batch; at most one batch waits."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -41,8 +49,14 @@ class OrderedWriter:
         self._pending: Future[None] | None = None
 
     def _write(self, table: pa.Table) -> None:
+        # Sorted here, beside the engine's work on the next batch, not by the engine.
+        table = table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in ORDER]))
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema)
+            # Dictionary-encode the text columns only: for the numbers it costs a third of
+            # the write time and saves about a tenth of the file.
+            text = [f.name for f in table.schema if pa.types.is_string(f.type)]
+            text += [f.name for f in table.schema if pa.types.is_large_string(f.type)]
+            self._writer = pq.ParquetWriter(self.path, table.schema, use_dictionary=text)
         self._writer.write_table(table.cast(self._writer.schema), row_group_size=ROW_GROUP)
 
     def submit(self, table: pa.Table) -> None:
@@ -63,12 +77,40 @@ class OrderedWriter:
                 self._writer.close()
 
 
-def _fetch(table: Any, engine: str) -> pa.Table:
-    """One batch's result as an Arrow table (a batch is bounded by
-    ``features.max_snapshots_per_batch``)."""
-    if engine == "duckdb":
-        return table.to_pyarrow()
-    return pa.Table.from_batches(list(table.to_pyarrow_batches(chunk_size=500_000)))
+class CompiledBatches:
+    """DuckDB: the feature query planned and compiled once, run once per batch of dates.
+
+    The query reads its snapshot dates from a table that each batch refills, so the large
+    expression (some hundred aggregates) is not rebuilt and compiled to SQL per batch.
+    """
+
+    DATES = "snapshot_dates"
+
+    def __init__(self, con: Any, dates: pd.DataFrame) -> None:
+        self._raw = con.con  # the DuckDB connection under the Ibis backend
+        self._raw.register("_batch_dates", dates.iloc[:0])
+        self._raw.execute(f"CREATE TEMP TABLE {self.DATES} AS SELECT * FROM _batch_dates")
+        self._raw.unregister("_batch_dates")
+        self.dates = con.table(self.DATES)
+        self._expr: Any = None
+        self._sql = ""
+
+    def compile(self, expr: Any) -> None:
+        self._expr = expr
+        self._sql = ibis.to_sql(expr, dialect="duckdb")
+
+    def run(self, dates: pd.DataFrame) -> pa.Table:
+        """The query's result for ``dates``, typed as the expression declares."""
+        from ibis.backends.duckdb.converter import DuckDBPyArrowData
+
+        self._raw.execute(f"DELETE FROM {self.DATES}")
+        self._raw.register("_batch_dates", dates)
+        self._raw.execute(f"INSERT INTO {self.DATES} SELECT * FROM _batch_dates")
+        self._raw.unregister("_batch_dates")
+        table = self._raw.sql(self._sql).to_arrow_table()
+        # Ibis's own conversion to the declared schema, as its to_pyarrow does.
+        result: pa.Table = self._expr.__pyarrow_result__(table, data_mapper=DuckDBPyArrowData)
+        return result
 
 
 def batches(dates: pd.DataFrame, *, customers: int, max_rows: int) -> list[pd.DataFrame]:
@@ -104,25 +146,36 @@ def main(validated: Path, out: Path, report: Path) -> None:
 def _compute(
     con: Any, tables: dict[str, Any], todo: list[pd.DataFrame], params: Params, path: Path
 ) -> FeaturePlan:
-    """Every batch of snapshot dates, written in order to ``path``; the last batch's plan."""
+    """Every batch of snapshot dates, written in order to ``path``; the features' plan."""
     p = params.features
-    history = _history(con, tables, params) if len(todo) > 1 and p.engine == "duckdb" else None
+    compiled = CompiledBatches(con, todo[0]) if p.engine == "duckdb" else None
+    history = _history(con, tables, params) if len(todo) > 1 and compiled else None
+
+    def plan_for(dates: Any) -> FeaturePlan:
+        return build_features(
+            tables,
+            as_of_dates=dates,
+            windows=p.windows_days,
+            static=p.static,
+            protected=p.protected,
+            dpd_threshold_days=params.labels.dpd_threshold_days,
+            end_date=params.data.end_date,
+            history=history,
+            static_reasons={k: (v.direction, v.reason) for k, v in p.static_reasons.items()},
+        )
+
+    plan = plan_for(compiled.dates if compiled else ibis.memtable(todo[0]))
+    if compiled:
+        compiled.compile(plan.rows)
     writer = OrderedWriter(path)
     try:
         for i, batch in enumerate(todo):
-            plan = build_features(
-                tables,
-                as_of_dates=ibis.memtable(batch),
-                windows=p.windows_days,
-                static=p.static,
-                protected=p.protected,
-                dpd_threshold_days=params.labels.dpd_threshold_days,
-                end_date=params.data.end_date,
-                history=history,
-                static_reasons={k: (v.direction, v.reason) for k, v in p.static_reasons.items()},
-            )
             _log_plan(plan, p.engine, len(batch), i, len(todo))
-            writer.submit(_fetch(plan.table, p.engine))
+            if compiled:
+                writer.submit(compiled.run(batch))
+                continue
+            table = plan_for(ibis.memtable(batch)).rows  # Spark: one plan per batch
+            writer.submit(pa.Table.from_batches(list(table.to_pyarrow_batches())))
     finally:
         writer.close()
     return plan

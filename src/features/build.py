@@ -27,6 +27,7 @@ from creditrisk.features.repayments import (
 )
 
 ID_COLUMNS = ("customer_id", "as_of")
+ORDER = ("as_of", "customer_id")  # the feature table's row order
 LABEL_COLUMNS = ("default", "label_complete")
 
 
@@ -86,11 +87,19 @@ def repayment_history(
 
 @dataclass(frozen=True)
 class FeaturePlan:
-    """What will be computed: the expression and the dictionary entries, available or not."""
+    """What will be computed: the expression and the dictionary entries, available or not.
 
-    table: ir.Table
+    ``rows`` is the feature table in no particular order; :attr:`table` sorts it by
+    (as_of, customer_id), the order every output of it is written in.
+    """
+
+    rows: ir.Table
     available: list[d.FeatureInfo]
     unavailable: list[d.FeatureInfo]
+
+    @property
+    def table(self) -> ir.Table:
+        return self.rows.order_by(list(ORDER))
 
     @property
     def feature_names(self) -> list[str]:
@@ -184,7 +193,7 @@ def build_features(
     if not with_line:
         unavailable += line_info
     return FeaturePlan(
-        table=_assemble(snaps, customers, parts, static, credit_line=with_line),
+        rows=_assemble(snaps, customers, parts, static, credit_line=with_line),
         available=available
         + [f for _, infos in parts for f in infos]
         + (line_info if with_line else []),
@@ -255,13 +264,14 @@ def _assemble(
     columns["label_complete"] = (
         out.label_complete if "label_complete" in snaps.columns else ibis.literal(False)
     )
-    return out.select(**columns).order_by(["as_of", "customer_id"])
+    return out.select(**columns)
 
 
 __all__ = [
     "DAY",
     "ID_COLUMNS",
     "LABEL_COLUMNS",
+    "ORDER",
     "FeaturePlan",
     "History",
     "build_features",

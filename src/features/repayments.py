@@ -28,10 +28,12 @@ PPM = 1_000_000  # paid-to-due ratios in parts per million: integer sums, exact 
 def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
     """One row per installment, with its payment history condensed.
 
-    Columns: customer_id, loan_id, installment_no, due_s, amount_due, opened_s, last_due_s,
-    last_no, principal, first_paid_s (first payment, any amount), full_s (the payment that
-    completed it; null while it is not fully paid), all times in epoch seconds, and
-    due_rank (1, 2, ... over the customer's installments by due date, loan, number).
+    Columns: customer_id, loan_id, installment_no, due_s, amount_due, opened_s, principal,
+    first_paid_s (first payment, any amount), full_s (the payment that completed it; null
+    while it is not fully paid), the loan's last_due_s, last_no (its last installment's
+    number) and repaid_s (when its last open installment was completed; null while one is
+    open), all times in epoch seconds, and due_rank (1, 2, ... over the customer's
+    installments by due date, loan, number).
     """
     rep = repayments.select(
         "loan_id",
@@ -42,17 +44,23 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
         amount_paid=repayments.amount_paid.cast("float64").fill_null(0.0),
     )
     keys = ["loan_id", "installment_no"]
-    inst = rep.group_by(keys).aggregate(due_s=rep.due_s.min(), amount_due=rep.amount_due.max())
-    paid = rep.filter(rep.paid_s.notnull())
-    running = ibis.window(group_by=keys, order_by=[paid.paid_s, paid.amount_paid], rows=(None, 0))
+    # Unpaid rows add 0 to the running sum, wherever an engine sorts their null dates.
+    running = ibis.window(group_by=keys, order_by=[rep.paid_s, rep.amount_paid], rows=(None, 0))
     # Every row of an installment carries its amount due (the contract), so no second window.
-    paid = paid.mutate(cum_paid=paid.amount_paid.sum().over(running))
-    completed = paid.cum_paid >= paid.amount_due - PAID_TOLERANCE
-    history = paid.group_by(keys).aggregate(
-        first_paid_s=paid.paid_s.min(), full_s=paid.paid_s.min(where=completed)
+    rep = rep.mutate(cum_paid=rep.amount_paid.sum().over(running))
+    completed = rep.paid_s.notnull() & (rep.cum_paid >= rep.amount_due - PAID_TOLERANCE)
+    inst = rep.group_by(keys).aggregate(
+        due_s=rep.due_s.min(),
+        amount_due=rep.amount_due.max(),
+        first_paid_s=rep.paid_s.min(),
+        full_s=rep.paid_s.min(where=completed),
     )
-    last_due = inst.group_by("loan_id").aggregate(
-        last_due_s=inst.due_s.max(), last_no=inst.installment_no.max()
+    every_full = inst.full_s.count() == inst.count()
+    per_loan = inst.group_by("loan_id").aggregate(
+        last_due_s=inst.due_s.max(),
+        last_no=inst.installment_no.max(),
+        # The day the loan was repaid in full (null while any installment is open).
+        repaid_s=ibis.ifelse(every_full, inst.full_s.max(), ibis.null("int64")),
     )
     ln = loans.select(
         "loan_id",
@@ -60,11 +68,7 @@ def installments(loans: ir.Table, repayments: ir.Table) -> ir.Table:
         opened_s=seconds(loans.opened_at),
         principal=loans.principal.cast("float64"),
     )
-    h = history.rename(h_loan_id="loan_id", h_installment_no="installment_no")
-    with_history = inst.left_join(
-        h, [inst.loan_id == h.h_loan_id, inst.installment_no == h.h_installment_no]
-    ).drop("h_loan_id", "h_installment_no")
-    out = with_history.join(last_due, "loan_id").join(ln, "loan_id")
+    out = inst.join(per_loan, "loan_id").join(ln, "loan_id")
     # The customer's installments in due order, numbered once: the last K before any as_of
     # are then the K highest numbers due before it (installments fall due after their loan
     # opens, so those due in a window before as_of are consecutive in this order).
@@ -375,14 +379,14 @@ def loan_features(
 ) -> ir.Table:
     """Running loans, loans opened per window and months since the first loan."""
     inst = installments
-    every_full = inst.full_s.count() == inst.count()
-    repaid = inst.group_by("loan_id").aggregate(
-        repaid_s=ibis.ifelse(every_full, inst.full_s.max(), ibis.null("int64"))
-    )
+    # A loan's last installment carries its repaid_s (no group-by per batch); a loan
+    # without installments counts as running.
+    last = inst.filter(inst.installment_no == inst.last_no)
+    repaid = last.select(r_loan_id=last.loan_id, repaid_s=last.repaid_s)
     ln = loans.select(
         l_loan_id=loans.loan_id, l_customer_id=loans.customer_id, opened_s=seconds(loans.opened_at)
     )
-    ln = ln.left_join(repaid, ln.l_loan_id == repaid.loan_id).drop("loan_id")
+    ln = ln.left_join(repaid, ln.l_loan_id == repaid.r_loan_id).drop("r_loan_id")
     joined = snapshots.join(
         ln, [snapshots.customer_id == ln.l_customer_id, ln.opened_s < snapshots.as_of_s]
     )

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 import creditrisk.records as records
 
@@ -121,6 +120,10 @@ def _auc(y: pd.Series, score: pd.Series) -> float:
     """AUC, or NaN when the group holds only one class."""
     if y.nunique() < 2:
         return float("nan")
+    # Imported here: the params schema imports this module, and every stage (the
+    # features stage too) would otherwise pay for scikit-learn's import.
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y.to_numpy(), score.to_numpy()))
 
 
