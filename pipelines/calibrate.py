@@ -33,7 +33,10 @@ def main(models: Path, split: Path, out: Path, metrics: Path) -> None:
     m = ModelsDir(models)
     calibration = SplitDir(split).read("calibration")
     held = ~early_stopping_mask(
-        calibration, months=params.train.early_stopping_months, seed=params.train.seed
+        calibration,
+        months=params.train.early_stopping_months,
+        seed=params.train.seed,
+        position=params.train.early_stopping_slice,
     )
     rows = calibration[held]
     calibrator, summary = calibrate_margin(

@@ -109,6 +109,7 @@ def settings(params: Params) -> EvaluationSettings:
         gate_development=e.gate.development,
         gate_on_failure=e.gate.on_failure,
         early_stopping_months=params.train.early_stopping_months,
+        early_stopping_slice=params.train.early_stopping_slice,
         early_stopping_seed=params.train.seed,
     )
 

@@ -200,6 +200,7 @@ class TrainParams(_Section):
     # train stage's sweep found it here too); "basic" and "intermediate" keep them.
     monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
     early_stopping_months: int = Field(2, gt=0)
+    early_stopping_slice: Literal["first", "last"] = "last"
     early_stopping_rounds: int = Field(100, gt=0)
     num_boost_round: int = Field(3000, gt=0)
     learning_rate: float = Field(0.1, gt=0, le=1)
@@ -278,9 +279,9 @@ class CalibrateParams(_Section):
 
 
 class GateParams(_Section):
-    # Development performance: the calibration period without its early-stopping slice
-    # (out of sample: the months that only fitted the calibrator), or the train period
-    # itself (in sample, optimistic).
+    # Development performance: the calibration months nearest the test period that the
+    # model was not fitted on (the early-stopping slice when it is at the last end, else
+    # the months after it), or the train period itself (in sample, optimistic).
     development: Literal["calibration", "train"] = "calibration"
     max_auc_gap: float = Field(0.02, ge=0)
     max_ks_gap: float = Field(3.0, ge=0)  # KS points (0-100)

@@ -78,6 +78,7 @@ def settings(params: Params) -> TrainingSettings:
         exclude=p.exclude,
         monotone=p.monotone_constraints,
         early_stopping_months=p.early_stopping_months,
+        early_stopping_slice=p.early_stopping_slice,
         early_stopping_rounds=p.early_stopping_rounds,
         num_boost_round=p.num_boost_round,
         seed=p.seed,

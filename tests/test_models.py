@@ -167,9 +167,15 @@ def test_early_stopping_slice() -> None:
             ),
         }
     )
-    assert early_stopping_mask(cal, months=2, seed=0).tolist() == [True, True, True, False, False]
+    # By default the months nearest the test period; "first" takes the other end.
+    assert early_stopping_mask(cal, months=2, seed=0).tolist() == [False] * 3 + [True] * 2
+    first = early_stopping_mask(cal, months=2, seed=0, position="first")
+    assert first.tolist() == [True, True, True, False, False]
     # Never all of it: at least one month is left to the calibrator.
-    assert early_stopping_mask(cal, months=9, seed=0).tolist() == [True] * 4 + [False]
+    assert early_stopping_mask(cal, months=9, seed=0).tolist() == [False] * 2 + [True] * 3
+    assert early_stopping_mask(cal, months=9, seed=0, position="first").tolist() == [True] * 4 + [
+        False
+    ]
     single = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(10)], "as_of": pd.Timestamp("2024-01-01")}
     )

@@ -24,7 +24,7 @@ from creditrisk.models.calibration import Calibrator
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import FeatureSpec, design_matrix
 from creditrisk.models.scorecard import ScorecardTable
-from creditrisk.models.slices import early_stopping_mask
+from creditrisk.models.slices import SlicePosition, early_stopping_mask
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ class EvaluationSettings:
     gate_on_failure: str
     early_stopping_months: int = 2
     early_stopping_seed: int = 0
+    early_stopping_slice: SlicePosition = "last"
 
 
 @dataclass(frozen=True)
@@ -453,17 +454,26 @@ def _drop_intervals(
 def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
     """The rows the gate measures development performance on.
 
-    ``calibration``: the calibration period without its early-stopping slice. The slice
-    chose the number of trees, so the model was selected on it and its AUC there is
-    optimistic; the rest of the period only fitted the calibrator, which keeps the ranking
-    (sigmoid) and so leaves AUC and KS out of sample. ``train``: the train period.
+    ``calibration``: the calibration months nearest the test period that the model was not
+    fitted on. With the early-stopping slice at the period's last end (the default), that
+    is the slice: it chose only the number of trees, which if anything flatters
+    development and so makes the gate stricter, never laxer. With the slice at the first
+    end, it is the months after the slice, which only fitted the calibrator (a sigmoid
+    keeps the ranking, so AUC and KS there are out of sample). Earlier months can belong
+    to another regime (a stress period's tail) and would fail or pass the gate for that
+    reason alone. ``train``: the train period.
     """
     part = preds[preds["split"] == settings.gate_development]
     if settings.gate_development != "calibration":
         return part
     chosen = early_stopping_mask(
-        part, months=settings.early_stopping_months, seed=settings.early_stopping_seed
+        part,
+        months=settings.early_stopping_months,
+        seed=settings.early_stopping_seed,
+        position=settings.early_stopping_slice,
     )
+    if settings.early_stopping_slice == "last":
+        return part[chosen]
     return part[~chosen]
 
 

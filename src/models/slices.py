@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
+SlicePosition = Literal["first", "last"]
 
-def early_stopping_mask(calibration: pd.DataFrame, *, months: int, seed: int) -> np.ndarray:
+
+def early_stopping_mask(
+    calibration: pd.DataFrame, *, months: int, seed: int, position: SlicePosition = "last"
+) -> np.ndarray:
     """True for the calibration rows used for early stopping, False for those left to fit
     the calibrator.
 
-    Out of time (several as_of): the first ``months`` as_of months, always leaving at least
-    one month to the calibrator. A single as_of: a random half of the customers (all rows
-    of a customer on one side), drawn from ``seed``.
+    Out of time (several as_of): the ``months`` as_of months at the ``position`` end of the
+    period, always leaving at least one month to the calibrator. "last" (the default)
+    stops on the months nearest the period the model will score: early stopping decides
+    how far the trees follow the training period, and months still carrying an earlier
+    regime (a stress period's tail, say) reward following it too far. A single as_of: a
+    random half of the customers (all rows of a customer on one side), drawn from ``seed``.
 
     Raises:
         ValueError: the calibration period is empty.
@@ -21,8 +30,10 @@ def early_stopping_mask(calibration: pd.DataFrame, *, months: int, seed: int) ->
         raise ValueError("the calibration period has no rows")
     months_seen = np.sort(calibration["as_of"].unique())
     if len(months_seen) > 1:
-        cut = months_seen[min(months, len(months_seen) - 1) - 1]
-        return np.asarray(calibration["as_of"] <= cut, dtype=bool)
+        n = min(months, len(months_seen) - 1)
+        if position == "first":
+            return np.asarray(calibration["as_of"] <= months_seen[n - 1], dtype=bool)
+        return np.asarray(calibration["as_of"] >= months_seen[-n], dtype=bool)
     customers = np.sort(calibration["customer_id"].astype(str).unique())
     rng = np.random.default_rng(seed)
     chosen = set(rng.permutation(customers)[: len(customers) // 2])

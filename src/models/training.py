@@ -22,7 +22,7 @@ from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.pruning import prune_correlated
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
-from creditrisk.models.slices import early_stopping_mask
+from creditrisk.models.slices import SlicePosition, early_stopping_mask
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class TrainingSettings:
     monotone: bool
     early_stopping_months: int
     early_stopping_rounds: int
+    early_stopping_slice: SlicePosition
     num_boost_round: int
     seed: int
     search_trials: int
@@ -114,8 +115,9 @@ def fit_models(
     protected: tuple[str, ...],
     settings: TrainingSettings,
 ) -> TrainingResult:
-    """Fit LightGBM on the train period, early-stopping on the first months of the
-    calibration period (the rest is left to the calibrator), and the challenger beside it;
+    """Fit LightGBM on the train period, early-stopping on the first or (default) last
+    months of the calibration period (the rest is left to the calibrator), and the
+    challenger beside it;
     then sweep every constrained feature to verify the monotone constraints held.
 
     The sweep's verdicts are returned, not enforced: the caller writes the review and then
@@ -123,7 +125,12 @@ def fit_models(
     """
     s = settings
     valid = calibration[
-        early_stopping_mask(calibration, months=s.early_stopping_months, seed=s.seed)
+        early_stopping_mask(
+            calibration,
+            months=s.early_stopping_months,
+            seed=s.seed,
+            position=s.early_stopping_slice,
+        )
     ]
     spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
     before = len(spec.features)

@@ -294,7 +294,7 @@ def _performance(f: ModelCardFacts) -> str:
     verdict = (
         f"\n\n**Out-of-time gate: {'passed' if gate.passed else 'FAILED'}** "
         f"(development = {gate.development} period, {gate.development_rows:,} rows"
-        + (" after the early-stopping slice" if gate.development == "calibration" else "")
+        + (" nearest the test period" if gate.development == "calibration" else "")
         + f": AUC {gate.development_auc:.4f}, KS {gate.development_ks:.2f}; AUC drop "
         f"{gate.auc_gap:.4f}{_ci(gate.auc_gap_interval, '.4f')}, "
         f"KS drop {gate.ks_gap:.2f} points{_ci(gate.ks_gap_interval, '.2f')}"
