@@ -351,3 +351,33 @@ def test_a_cap_that_sets_the_limit_is_a_stated_reason() -> None:
     assert got[2].startswith("No income is declared")
     assert "product maximum" in got[3]
     assert "cut-off" in got[4]
+
+
+def test_one_row_at_a_time_gives_the_batch_output(scorer: Scorer) -> None:
+    """Single rows and batches build their text columns differently (one-row columns are
+    kept for reuse; batches go through Arrow, in blocks); the output must be the same,
+    and changing a returned frame must not change the next one."""
+    from creditrisk.models.scorer import REASON_BLOCK, SMALL_BATCH
+
+    n = REASON_BLOCK + SMALL_BATCH + 3  # several blocks of contributions, the last partial
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "dpd_current": rng.choice([0, 0, 10, 35, 70, 95], n),
+            "income_monthly": np.where(rng.random(n) < 0.2, np.nan, rng.uniform(500, 6000, n)),
+            "months_on_book": rng.integers(0, 120, n),
+            "segment": rng.choice(["salaried", "student", "retired"], n),
+        }
+    )
+    batch = scorer.score(frame)
+    picked = [0, 1, 2, 7, n - 1]
+    for i in picked:
+        one = scorer.score(frame.iloc[[i]])
+        pd.testing.assert_frame_equal(one, batch.iloc[[i]], check_exact=True)
+        one.loc[i, "grade"] = "changed"
+        one.loc[i, "reason_1"] = "changed"
+        again = scorer.score(frame.iloc[[i]])
+        pd.testing.assert_frame_equal(again, batch.iloc[[i]], check_exact=True)
+    small = scorer.score(frame.iloc[: SMALL_BATCH - 1])
+    pd.testing.assert_frame_equal(small, batch.iloc[: SMALL_BATCH - 1], check_exact=True)

@@ -12,6 +12,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
@@ -25,9 +26,10 @@ from creditrisk.models.policy import (
 )
 
 ID_COLUMN = "customer_id"
-REASON_BLOCK = 4096  # rows per block when picking the top reasons
+REASON_BLOCK = 4096  # rows per block of contributions and of picking the top reasons
 FEW_ROWS = 16  # up to this many rows, the matrix is built without pandas' column machinery
 SMALL_BATCH = 256  # rows; below this, LightGBM predicts on a single thread
+SINGLE_TEXTS = 4096  # most one-row text columns kept for reuse
 
 
 class Scorer:
@@ -63,8 +65,15 @@ class Scorer:
         self.policy = policy
         self.model_version = model_version
         self._features = list(spec.features)
-        self._codes = np.array(self._features, dtype=object)
-        self._texts = np.array([reason_text.get(f, f) for f in self._features], dtype=object)
+        # Text columns are built by Arrow from integer positions in these lists: no
+        # Python string object per row, no type inference.
+        self._code_names = pa.array(self._features, pa.large_string())
+        self._text_names = pa.array(
+            [reason_text.get(f, f) for f in self._features], pa.large_string()
+        )
+        self._grade_names = pa.array(list(policy.grades), pa.large_string())
+        self._version = pa.array([model_version], pa.large_string())
+        self._single: dict[tuple[Any, Any], Any] = {}  # one-row text columns, by value
         groups: dict[str, list[int]] = {}
         for j, f in enumerate(self._features):
             g = f if reason_groups is None else reason_groups.get(f)
@@ -178,13 +187,7 @@ class Scorer:
         if n == 0:
             return self._empty()
         X = self.matrix(frame)
-        # Small batches on one thread: waking an OpenMP team costs more than it saves.
-        if n < SMALL_BATCH:
-            raw = self.booster.predict(X, pred_contrib=True, num_threads=1)
-        else:
-            raw = self.booster.predict(X, pred_contrib=True)
-        contrib = np.asarray(raw)
-        margin = contrib.sum(axis=1)
+        margin, top = self._contributions(X, p.reasons)
         pd_ = self.calibrator.predict(margin)
         # Rules see numeric model features as the model does (converted to numbers).
         columns = {
@@ -200,28 +203,71 @@ class Scorer:
             income = np.full(n, np.nan)
         limits = credit_limits(p, pd_, grade_idx, income)
         out: dict[str, Any] = {
-            ID_COLUMN: frame[ID_COLUMN].to_numpy() if ID_COLUMN in frame.columns else None,
+            ID_COLUMN: _ids(frame),
             "pd": pd_,
             "score": np.round(
                 score_points(pd_, base_points=p.base_points, base_odds=p.base_odds, pdo=p.pdo),
                 1,
             ),
-            "grade": np.asarray(p.grades, dtype=object)[grade_idx],
+            "grade": self._text(self._grade_names, grade_idx),
             "credit_limit": limits["credit_limit"],
-            "limit_policy": limits["limit_policy"],
+            "limit_policy": self._strings(limits["limit_policy"]),
         }
-        codes, texts = self._reasons(contrib[:, :-1], p.reasons)
         for i in range(p.reasons):
-            out[f"reason_{i + 1}"] = codes[:, i]
+            out[f"reason_{i + 1}"] = self._text(self._code_names, top[:, i])
         for i in range(p.reasons):
-            out[f"reason_text_{i + 1}"] = texts[:, i]
-        out["rating_rule"] = fired
-        out["limit_reason"] = limit_reasons(p, limits["limit_policy"], income)
+            out[f"reason_text_{i + 1}"] = self._text(self._text_names, top[:, i])
+        out["rating_rule"] = self._strings(fired)
+        out["limit_reason"] = self._strings(limit_reasons(p, limits["limit_policy"], income))
         out["model_limit"] = limits["model_limit"]
         out["formula_limit"] = limits["formula_limit"]
         out["margin"] = margin
-        out["model_version"] = self.model_version
+        out["model_version"] = self._text(self._version, np.zeros(n, dtype=np.int64))
+        # The frame copies its columns (so the single-row texts below are never shared).
         return pd.DataFrame(out, index=frame.index)
+
+    def _text(self, names: pa.Array, positions: np.ndarray) -> Any:
+        """A text column: ``names[position]`` per row, missing where the position is -1.
+        A single row (a service's request) takes a one-row column built once."""
+        if len(positions) != 1:
+            return _text(names, positions)
+        key = (id(names), int(positions[0]))
+        found = self._single.get(key)
+        if found is None:
+            found = self._single[key] = _text(names, positions)
+        return found
+
+    def _strings(self, values: np.ndarray) -> Any:
+        """A text column from str or None values; a single row's is built once per value
+        (the values are names and texts of the policy: a handful)."""
+        if len(values) != 1 or len(self._single) > SINGLE_TEXTS:
+            return _strings(values)
+        key = ("value", values[0])
+        found = self._single.get(key)
+        if found is None:
+            found = self._single[key] = _strings(values)
+        return found
+
+    def _contributions(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The raw margin of each row and the feature positions of its k reasons.
+
+        One ``pred_contrib`` pass gives both. Rows go in blocks, each block's
+        contributions used while they are still in cache, rather than one matrix of
+        contributions for the whole batch.
+        """
+        n = len(X)
+        if n < SMALL_BATCH:
+            # Small batches on one thread: waking an OpenMP team costs more than it saves.
+            contrib = np.asarray(self.booster.predict(X, pred_contrib=True, num_threads=1))
+            return contrib.sum(axis=1), self._reasons(contrib[:, :-1], k)
+        margin = np.empty(n, dtype="float64")
+        top = np.empty((n, k), dtype=np.int64)
+        for start in range(0, n, REASON_BLOCK):
+            end = min(start + REASON_BLOCK, n)
+            contrib = np.asarray(self.booster.predict(X[start:end], pred_contrib=True))
+            margin[start:end] = contrib.sum(axis=1)
+            top[start:end] = self._reasons(contrib[:, :-1], k)
+        return margin, top
 
     def grade_index(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """Grade (index into ``policy.grades``) of matrix rows, rating rules applied: the
@@ -246,39 +292,35 @@ class Scorer:
         contrib = self.booster.predict(self.matrix(frame), pred_contrib=True)
         return pd.DataFrame(contrib, columns=[*self._features, "expected_value"], index=frame.index)
 
-    def _reasons(self, contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k reason groups raising the margin most, largest first, each named by its
-        feature raising the margin most; None where fewer than k groups raise it (a
-        reason must raise the risk)."""
+    def _reasons(self, contrib: np.ndarray, k: int) -> np.ndarray:
+        """Feature positions of the k reason groups raising the margin most, largest
+        first, each named by its feature raising the margin most; -1 where fewer than k
+        groups raise it (a reason must raise the risk)."""
         n = contrib.shape[0]
         if not self._group_members:
-            empty = np.full((n, k), None, dtype=object)
-            return empty, empty.copy()
+            return np.full((n, k), -1, dtype=np.int64)
         # per group: the largest contribution and the feature holding it, in row blocks
         # that stay in cache (one permuted copy of the block, then contiguous slices)
         groups = len(self._group_members)
+        starts = self._bounds[:-1]
         best_value = np.empty((n, groups), dtype="float64")
         best_feature = np.empty((n, groups), dtype=np.int64)
-        rows_all = np.arange(n)
         for start in range(0, n, REASON_BLOCK):
             block = contrib[start : start + REASON_BLOCK][:, self._perm]
-            rows = np.arange(len(block))
+            end = start + len(block)
+            best_value[start:end] = np.maximum.reduceat(block, starts, axis=1)
             for g in range(groups):
                 a, b = self._bounds[g], self._bounds[g + 1]
-                pick = block[:, a:b].argmax(axis=1) + a
-                best_value[start : start + len(block), g] = block[rows, pick]
-                best_feature[start : start + len(block), g] = self._perm[pick]
+                if b - a == 1:
+                    best_feature[start:end, g] = self._perm[a]
+                else:
+                    best_feature[start:end, g] = self._perm[block[:, a:b].argmax(axis=1) + a]
         top_group, values = self._top(best_value, k)
-        top = best_feature[rows_all[:, None], top_group]
-        codes = self._codes[top]
-        texts = self._texts[top]
-        codes[values <= 0] = None
-        texts[values <= 0] = None
-        k_eff = top.shape[1]
-        if k_eff < k:
-            pad = np.full((n, k - k_eff), None, dtype=object)
-            codes, texts = np.hstack([codes, pad]), np.hstack([texts, pad])
-        return codes, texts
+        top = np.take_along_axis(best_feature, top_group, axis=1)
+        top[values <= 0] = -1
+        if top.shape[1] < k:
+            top = np.hstack([top, np.full((n, k - top.shape[1]), -1, dtype=np.int64)])
+        return top
 
     @staticmethod
     def _top(contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +347,32 @@ class Scorer:
         return pd.DataFrame(
             {c: pd.Series(dtype="float64" if c in numeric else "object") for c in self.columns}
         )
+
+
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default string type
+
+
+def _text(names: pa.Array, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A text column: ``names[position]`` per row, missing where the position is -1."""
+    taken = names.take(pa.array(positions, mask=positions < 0))
+    column: pd.api.extensions.ExtensionArray = pd.array(taken, dtype=TEXT)
+    return column
+
+
+def _strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A text column from an array of str or None, converted by Arrow directly."""
+    column: pd.api.extensions.ExtensionArray = pd.array(
+        pa.array(values, type=pa.large_string(), from_pandas=True), dtype=TEXT
+    )
+    return column
+
+
+def _ids(frame: pd.DataFrame) -> Any:
+    """The customer ids as given (no copy when they already are text), None without them."""
+    if ID_COLUMN not in frame.columns:
+        return None
+    col = frame[ID_COLUMN]
+    return col.array if col.dtype == TEXT else col.to_numpy()
 
 
 def _values(frame: pd.DataFrame, name: str) -> np.ndarray:
