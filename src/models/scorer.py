@@ -13,6 +13,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
@@ -86,6 +87,11 @@ class Scorer:
         sizes = [len(m) for m in self._group_members]
         self._bounds = np.cumsum([0, *sizes])
         self._levels = {c: pd.Index(v) for c, v in spec.categories.items()}
+        self._arrow_levels = {
+            c: pa.array(list(v), pa.large_string())
+            for c, v in spec.categories.items()
+            if all(isinstance(level, str) for level in v)
+        }
         self._position = {f: j for j, f in enumerate(self._features)}
         self._numeric = {f for f in self._features if f not in spec.categories}
         self._numeric_list = [f for f in self._features if f in self._numeric]
@@ -142,14 +148,19 @@ class Scorer:
             else:
                 X[:, j] = _to_float(col, name)
         for j, name in zip(self._categorical_pos, self._categorical_list, strict=True):
-            codes = (
-                self._levels[name]
-                .get_indexer(pd.Index(frame[name].astype(object)))
-                .astype("float64")
-            )
-            codes[codes < 0] = np.nan
-            X[:, j] = codes
+            X[:, j] = self._category_codes(frame[name], name)
         return X
+
+    def _category_codes(self, col: pd.Series, name: str) -> np.ndarray:
+        """Position of each value among the training levels; NaN when missing or unseen."""
+        arrow_levels = self._arrow_levels.get(name)
+        if arrow_levels is not None and col.dtype == TEXT:
+            # Text held by Arrow (pandas' default): looked up by Arrow, no Python objects.
+            found = pc.index_in(pa.array(col.array), value_set=arrow_levels)
+            return np.asarray(found.to_numpy(zero_copy_only=False), dtype="float64")
+        codes = self._levels[name].get_indexer(pd.Index(col.astype(object))).astype("float64")
+        codes[codes < 0] = np.nan
+        return codes
 
     def _positions(self, columns: pd.Index) -> np.ndarray | None:
         """Where each model feature is among ``columns`` (-1: absent); None when the
@@ -230,22 +241,22 @@ class Scorer:
         """A text column: ``names[position]`` per row, missing where the position is -1.
         A single row (a service's request) takes a one-row column built once."""
         if len(positions) != 1:
-            return _text(names, positions)
+            return _taken_text(names, positions)
         key = (id(names), int(positions[0]))
         found = self._single.get(key)
         if found is None:
-            found = self._single[key] = _text(names, positions)
+            found = self._single[key] = _taken_text(names, positions)
         return found
 
     def _strings(self, values: np.ndarray) -> Any:
         """A text column from str or None values; a single row's is built once per value
         (the values are names and texts of the policy: a handful)."""
         if len(values) != 1 or len(self._single) > SINGLE_TEXTS:
-            return _strings(values)
+            return _arrow_text(values)
         key = ("value", values[0])
         found = self._single.get(key)
         if found is None:
-            found = self._single[key] = _strings(values)
+            found = self._single[key] = _arrow_text(values)
         return found
 
     def _contributions(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -302,19 +313,21 @@ class Scorer:
         # per group: the largest contribution and the feature holding it, in row blocks
         # that stay in cache (one permuted copy of the block, then contiguous slices)
         groups = len(self._group_members)
-        starts = self._bounds[:-1]
         best_value = np.empty((n, groups), dtype="float64")
         best_feature = np.empty((n, groups), dtype=np.int64)
         for start in range(0, n, REASON_BLOCK):
             block = contrib[start : start + REASON_BLOCK][:, self._perm]
             end = start + len(block)
-            best_value[start:end] = np.maximum.reduceat(block, starts, axis=1)
             for g in range(groups):
                 a, b = self._bounds[g], self._bounds[g + 1]
-                if b - a == 1:
+                if b - a == 1:  # a group of one feature: its own contribution
+                    best_value[start:end, g] = block[:, a]
                     best_feature[start:end, g] = self._perm[a]
-                else:
-                    best_feature[start:end, g] = self._perm[block[:, a:b].argmax(axis=1) + a]
+                    continue
+                members = block[:, a:b]
+                pick = members.argmax(axis=1)
+                best_value[start:end, g] = np.take_along_axis(members, pick[:, None], axis=1)[:, 0]
+                best_feature[start:end, g] = self._perm[pick + a]
         top_group, values = self._top(best_value, k)
         top = np.take_along_axis(best_feature, top_group, axis=1)
         top[values <= 0] = -1
@@ -324,23 +337,10 @@ class Scorer:
 
     @staticmethod
     def _top(contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and values of the k largest values per row, largest first."""
-        n, f = contrib.shape
-        k_eff = min(k, f)
-        # k passes of argmax (k is small): several times faster than a partition of every
-        # row, and ordered largest first by construction (ties: the first feature). Rows go
-        # in blocks, so the working copy stays in cache.
-        top = np.empty((n, k_eff), dtype=np.int64)
-        values = np.empty((n, k_eff), dtype="float64")
-        for start in range(0, n, REASON_BLOCK):
-            block = contrib[start : start + REASON_BLOCK].copy()
-            rows = np.arange(len(block))
-            for i in range(k_eff):
-                best = block.argmax(axis=1)
-                top[start : start + len(block), i] = best
-                values[start : start + len(block), i] = block[rows, best]
-                block[rows, best] = -np.inf
-        return top, values
+        """Column indices and values of the k largest values per row, largest first (ties:
+        the first column; a stable sort of the few reason groups)."""
+        top = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+        return top, np.take_along_axis(contrib, top, axis=1)
 
     def _empty(self) -> pd.DataFrame:
         numeric = {"pd", "score", "credit_limit", "model_limit", "formula_limit", "margin"}
@@ -352,14 +352,14 @@ class Scorer:
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default string type
 
 
-def _text(names: pa.Array, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def _taken_text(names: pa.Array, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """A text column: ``names[position]`` per row, missing where the position is -1."""
     taken = names.take(pa.array(positions, mask=positions < 0))
     column: pd.api.extensions.ExtensionArray = pd.array(taken, dtype=TEXT)
     return column
 
 
-def _strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def _arrow_text(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """A text column from an array of str or None, converted by Arrow directly."""
     column: pd.api.extensions.ExtensionArray = pd.array(
         pa.array(values, type=pa.large_string(), from_pandas=True), dtype=TEXT
