@@ -140,10 +140,10 @@ def test_mlflow_run_holds_params_metrics_model_and_lineage(prepared: Path, first
     assert any(m.source_run_id == run_id and m.name == "lightgbm" for m in models)
 
 
-def test_gate_measures_development_without_the_early_stopping_slice(first_run: dict) -> None:
+def test_gate_measures_development_on_part_of_the_calibration_period(first_run: dict) -> None:
     gate = first_run["gate"]
     calibration_rows = first_run["calibration"]["n"]
-    # the first two calibration months chose the trees: the gate leaves them out
+    # the calibration months nearest the test (which rows: tests/test_models.py)
     assert 0 < gate["development_rows"] < calibration_rows
     assert gate["auc_gap"] == pytest.approx(gate["development_auc"] - first_run["test"]["auc"])
     lo, hi = gate["auc_gap_interval"]

@@ -184,6 +184,48 @@ def test_early_stopping_slice() -> None:
     np.testing.assert_array_equal(mask, early_stopping_mask(single, months=2, seed=5))
 
 
+def test_gate_development_is_the_calibration_months_nearest_the_test() -> None:
+    import dataclasses
+
+    from creditrisk.governance.gate import GateThresholds
+    from creditrisk.models.evaluation import EvaluationSettings, development_rows
+
+    months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"])
+    preds = pd.DataFrame(
+        {
+            "split": ["calibration"] * 8 + ["test"] * 2,
+            "customer_id": [f"c{i}" for i in range(10)],
+            "as_of": [*months.repeat(2), *[pd.Timestamp("2024-05-01")] * 2],
+        }
+    )
+    settings = EvaluationSettings(
+        ece_bins=10,
+        psi_bins=10,
+        bootstrap=0,
+        seed=0,
+        bands=(("A", 1.0),),
+        base_points=600,
+        base_odds=50,
+        pdo=20,
+        gate=GateThresholds(),
+        gate_development="calibration",
+        gate_on_failure="warn",
+        early_stopping_months=2,
+    )
+    # the slice at the last end is the development sample: March and April
+    last = development_rows(preds, settings)
+    assert sorted(last["as_of"].dt.month.unique()) == [3, 4]
+    # the slice at the first end (January, February): the months after it
+    first = development_rows(preds, dataclasses.replace(settings, early_stopping_slice="first"))
+    assert sorted(first["as_of"].dt.month.unique()) == [3, 4]
+    assert len(first) == len(last) == 4
+    # one as_of: the half of the customers that only fitted the calibrator
+    single = preds[preds["split"] == "calibration"].assign(as_of=months[0])
+    half = development_rows(single, settings)
+    slice_ = single[early_stopping_mask(single, months=2, seed=0)]
+    assert len(half) == 4 and set(half["customer_id"]).isdisjoint(slice_["customer_id"])
+
+
 def _risk_data(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(

@@ -461,7 +461,8 @@ def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.Da
     end, it is the months after the slice, which only fitted the calibrator (a sigmoid
     keeps the ranking, so AUC and KS there are out of sample). Earlier months can belong
     to another regime (a stress period's tail) and would fail or pass the gate for that
-    reason alone. ``train``: the train period.
+    reason alone. With a single as_of (the slice is a random half of the customers), the
+    half that only fitted the calibrator. ``train``: the train period.
     """
     part = preds[preds["split"] == settings.gate_development]
     if settings.gate_development != "calibration":
@@ -472,7 +473,7 @@ def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.Da
         seed=settings.early_stopping_seed,
         position=settings.early_stopping_slice,
     )
-    if settings.early_stopping_slice == "last":
+    if settings.early_stopping_slice == "last" and part["as_of"].nunique() > 1:
         return part[chosen]
     return part[~chosen]
 
