@@ -24,7 +24,7 @@ from creditrisk.models.calibration import Calibrator
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import FeatureSpec, design_matrix
 from creditrisk.models.scorecard import ScorecardTable
-from creditrisk.models.slices import SlicePosition, early_stopping_mask
+from creditrisk.models.slices import SlicePosition, development_mask
 
 
 @dataclass(frozen=True)
@@ -454,28 +454,22 @@ def _drop_intervals(
 def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
     """The rows the gate measures development performance on.
 
-    ``calibration``: the calibration months nearest the test period that the model was not
-    fitted on. With the early-stopping slice at the period's last end (the default), that
-    is the slice: it chose only the number of trees, which if anything flatters
-    development and so makes the gate stricter, never laxer. With the slice at the first
-    end, it is the months after the slice, which only fitted the calibrator (a sigmoid
-    keeps the ranking, so AUC and KS there are out of sample). Earlier months can belong
-    to another regime (a stress period's tail) and would fail or pass the gate for that
-    reason alone. With a single as_of (the slice is a random half of the customers), the
-    half that only fitted the calibrator. ``train``: the train period.
+    ``calibration``: :func:`~creditrisk.models.slices.development_mask` of the calibration
+    period (the months nearest the test period that the model was not fitted on). Earlier
+    months can belong to another regime (a stress period's tail) and would fail or pass the
+    gate for that reason alone. ``train``: the train period.
     """
     part = preds[preds["split"] == settings.gate_development]
     if settings.gate_development != "calibration":
         return part
-    chosen = early_stopping_mask(
-        part,
-        months=settings.early_stopping_months,
-        seed=settings.early_stopping_seed,
-        position=settings.early_stopping_slice,
-    )
-    if settings.early_stopping_slice == "last" and part["as_of"].nunique() > 1:
-        return part[chosen]
-    return part[~chosen]
+    return part[
+        development_mask(
+            part,
+            months=settings.early_stopping_months,
+            seed=settings.early_stopping_seed,
+            position=settings.early_stopping_slice,
+        )
+    ]
 
 
 def _curves(

@@ -6,7 +6,7 @@ their sum, the raw margin (PD), so explanations cost no second prediction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightgbm as lgb
@@ -234,48 +234,47 @@ class Scorer:
         out["formula_limit"] = limits["formula_limit"]
         out["margin"] = margin
         out["model_version"] = self._text(self._version, np.zeros(n, dtype=np.int64))
-        # The frame copies its columns (so the single-row texts below are never shared).
+        # The frame copies its columns (so the kept single-row texts are never shared).
         return pd.DataFrame(out, index=frame.index)
 
     def _text(self, names: pa.Array, positions: np.ndarray) -> Any:
-        """A text column: ``names[position]`` per row, missing where the position is -1.
-        A single row (a service's request) takes a one-row column built once."""
+        """A text column: ``names[position]`` per row, missing where the position is -1."""
         if len(positions) != 1:
             return _taken_text(names, positions)
-        key = (id(names), int(positions[0]))
-        found = self._single.get(key)
-        if found is None:
-            found = self._single[key] = _taken_text(names, positions)
-        return found
+        return self._one_row((id(names), int(positions[0])), lambda: _taken_text(names, positions))
 
     def _strings(self, values: np.ndarray) -> Any:
-        """A text column from str or None values; a single row's is built once per value
-        (the values are names and texts of the policy: a handful)."""
-        if len(values) != 1 or len(self._single) > SINGLE_TEXTS:
+        """A text column from str or None values."""
+        if len(values) != 1:
             return _arrow_text(values)
-        key = ("value", values[0])
+        return self._one_row(("value", values[0]), lambda: _arrow_text(values))
+
+    def _one_row(self, key: tuple[Any, Any], build: Callable[[], Any]) -> Any:
+        """A single row's text column (a service's request), built once per value and
+        reused: the values are feature names, grades and the policy's texts, a handful
+        (at most ``SINGLE_TEXTS`` are kept)."""
         found = self._single.get(key)
         if found is None:
-            found = self._single[key] = _arrow_text(values)
+            found = build()
+            if len(self._single) < SINGLE_TEXTS:
+                self._single[key] = found
         return found
 
     def _contributions(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw margin of each row and the feature positions of its k reasons.
 
-        One ``pred_contrib`` pass gives both. Rows go in blocks, each block's
-        contributions used while they are still in cache, rather than one matrix of
-        contributions for the whole batch.
+        One ``pred_contrib`` pass gives both. Rows go in blocks of ``REASON_BLOCK``, each
+        block's contributions used while they are still in cache, rather than one matrix
+        of contributions for the whole batch.
         """
         n = len(X)
-        if n < SMALL_BATCH:
-            # Small batches on one thread: waking an OpenMP team costs more than it saves.
-            contrib = np.asarray(self.booster.predict(X, pred_contrib=True, num_threads=1))
-            return contrib.sum(axis=1), self._reasons(contrib[:, :-1], k)
+        # Small batches on one thread: waking an OpenMP team costs more than it saves.
+        threads: dict[str, Any] = {"num_threads": 1} if n < SMALL_BATCH else {}
         margin = np.empty(n, dtype="float64")
         top = np.empty((n, k), dtype=np.int64)
         for start in range(0, n, REASON_BLOCK):
             end = min(start + REASON_BLOCK, n)
-            contrib = np.asarray(self.booster.predict(X[start:end], pred_contrib=True))
+            contrib = np.asarray(self.booster.predict(X[start:end], pred_contrib=True, **threads))
             margin[start:end] = contrib.sum(axis=1)
             top[start:end] = self._reasons(contrib[:, :-1], k)
         return margin, top
@@ -306,28 +305,27 @@ class Scorer:
     def _reasons(self, contrib: np.ndarray, k: int) -> np.ndarray:
         """Feature positions of the k reason groups raising the margin most, largest
         first, each named by its feature raising the margin most; -1 where fewer than k
-        groups raise it (a reason must raise the risk)."""
+        groups raise it (a reason must raise the risk). ``contrib`` is one block of rows
+        (:meth:`_contributions`), small enough to stay in cache."""
         n = contrib.shape[0]
         if not self._group_members:
             return np.full((n, k), -1, dtype=np.int64)
-        # per group: the largest contribution and the feature holding it, in row blocks
-        # that stay in cache (one permuted copy of the block, then contiguous slices)
+        # per group: the largest contribution and the feature holding it (one permuted
+        # copy of the block puts each group's members side by side)
         groups = len(self._group_members)
         best_value = np.empty((n, groups), dtype="float64")
         best_feature = np.empty((n, groups), dtype=np.int64)
-        for start in range(0, n, REASON_BLOCK):
-            block = contrib[start : start + REASON_BLOCK][:, self._perm]
-            end = start + len(block)
-            for g in range(groups):
-                a, b = self._bounds[g], self._bounds[g + 1]
-                if b - a == 1:  # a group of one feature: its own contribution
-                    best_value[start:end, g] = block[:, a]
-                    best_feature[start:end, g] = self._perm[a]
-                    continue
-                members = block[:, a:b]
-                pick = members.argmax(axis=1)
-                best_value[start:end, g] = np.take_along_axis(members, pick[:, None], axis=1)[:, 0]
-                best_feature[start:end, g] = self._perm[pick + a]
+        block = contrib[:, self._perm]
+        for g in range(groups):
+            a, b = self._bounds[g], self._bounds[g + 1]
+            if b - a == 1:  # a group of one feature: its own contribution
+                best_value[:, g] = block[:, a]
+                best_feature[:, g] = self._perm[a]
+                continue
+            members = block[:, a:b]
+            pick = members.argmax(axis=1)
+            best_value[:, g] = np.take_along_axis(members, pick[:, None], axis=1)[:, 0]
+            best_feature[:, g] = self._perm[pick + a]
         top_group, values = self._top(best_value, k)
         top = np.take_along_axis(best_feature, top_group, axis=1)
         top[values <= 0] = -1

@@ -38,3 +38,20 @@ def early_stopping_mask(
     rng = np.random.default_rng(seed)
     chosen = set(rng.permutation(customers)[: len(customers) // 2])
     return calibration["customer_id"].astype(str).isin(chosen).to_numpy()
+
+
+def development_mask(
+    calibration: pd.DataFrame, *, months: int, seed: int, position: SlicePosition = "last"
+) -> np.ndarray:
+    """True for the calibration rows the out-of-time gate measures development on: the
+    months nearest the test period that the model was not fitted on.
+
+    With the slice at the last end, the slice itself (it chose only the number of trees,
+    which if anything flatters development and makes the gate stricter); with it at the
+    first end, the months after it (they only fitted the calibrator, and a sigmoid keeps
+    the ranking). With a single as_of the slice is a random half of the customers and the
+    position means nothing: the half that only fitted the calibrator.
+    """
+    chosen = early_stopping_mask(calibration, months=months, seed=seed, position=position)
+    several_months = calibration["as_of"].nunique() > 1
+    return chosen if position == "last" and several_months else ~chosen
