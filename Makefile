@@ -22,14 +22,14 @@ repro: $(STAMP)
 
 # The pipeline on real public data (German credit), in build/german-credit/.
 example-german: $(STAMP)
-	$(BIN)/python -m pipelines.run --project build/german-credit --overrides examples/german_credit/params.yaml
+	$(BIN)/python -m pipelines.support.run --project build/german-credit --overrides examples/german_credit/params.yaml
 
 # The README's test command (and CI's): lint and the type check first, then every test.
 # A lender-shaped export (CSV, the lender's own names, dates in 2005) made from the
 # synthetic generator, then the whole pipeline on it in build/lender-export/.
 example-lender: $(STAMP)
 	$(BIN)/python examples/lender_export/make_export.py --out build/lender-export/export
-	$(BIN)/python -m pipelines.run --project build/lender-export --overrides examples/lender_export/params.yaml
+	$(BIN)/python -m pipelines.support.run --project build/lender-export --overrides examples/lender_export/params.yaml
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -18,12 +18,12 @@ from creditrisk.models.calibration import calibrate_margin
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import design_matrix
 from creditrisk.models.slices import early_stopping_mask
-from pipelines import tracking
-from pipelines.artifacts import CalibrationDir, ModelsDir, SplitDir
-from pipelines.common import reset_dir, write_json
-from pipelines.model_files import read_booster, read_spec
-from pipelines.params import load_params
-from pipelines.stage import cli
+from pipelines.support import tracking
+from pipelines.support.artifacts import CalibrationDir, ModelsDir, SplitDir
+from pipelines.support.files import reset_dir, write_json
+from pipelines.support.loaders import read_booster, read_spec
+from pipelines.support.params import load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.calibrate")
 

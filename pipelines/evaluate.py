@@ -29,12 +29,18 @@ from creditrisk.models.evaluation import (
     FittedModels,
     evaluate_model,
 )
-from pipelines import tracking
-from pipelines.artifacts import CalibrationDir, ModelsDir, SplitDir, predictions_file, read_json
-from pipelines.common import reset_dir, write_json, write_table
-from pipelines.model_files import read_booster, read_calibrator, read_scorecard, read_spec
-from pipelines.params import Params, load_params
-from pipelines.stage import cli
+from pipelines.support import tracking
+from pipelines.support.artifacts import (
+    CalibrationDir,
+    ModelsDir,
+    SplitDir,
+    predictions_file,
+    read_json,
+)
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.loaders import read_booster, read_calibrator, read_scorecard, read_spec
+from pipelines.support.params import Params, load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.evaluate")
 

@@ -33,11 +33,11 @@ from creditrisk.models.inputs import conform_inputs
 from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.models.recourse import find_recourse, levers, verify_recourse
 from creditrisk.models.scorer import Scorer
-from pipelines import tracking
-from pipelines.artifacts import ModelsDir, SplitDir, decisions_file, read_json
-from pipelines.common import reset_dir, write_json, write_table
-from pipelines.params import load_params
-from pipelines.stage import cli
+from pipelines.support import tracking
+from pipelines.support.artifacts import ModelsDir, SplitDir, decisions_file, read_json
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.params import load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.explain")
 

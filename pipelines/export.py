@@ -37,15 +37,17 @@ from creditrisk.governance.promotion import (
     decide,
 )
 from creditrisk.models.evaluation import EvaluationReport, GateVerdict
-from creditrisk.models.export import ExportReport, input_columns, input_example, output_columns
+from creditrisk.models.export import ExportReport, input_columns, input_example
+from creditrisk.models.output import output_columns
 from creditrisk.models.policy import Policy
 from creditrisk.models.pyfunc import load_scorer, load_scorer_folder
-from pipelines import registry, tracking
-from pipelines.artifacts import CalibrationDir, ModelsDir, SplitDir, read_json
-from pipelines.common import write_json
-from pipelines.model_files import read_spec
-from pipelines.params import Params, load_params, scorer_policy
-from pipelines.stage import cli
+from pipelines.support import registry, tracking
+from pipelines.support.artifacts import CalibrationDir, ModelsDir, SplitDir, read_json
+from pipelines.support.files import write_json
+from pipelines.support.loaders import read_spec
+from pipelines.support.params import Params, load_params
+from pipelines.support.settings import scorer_policy
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.export")
 

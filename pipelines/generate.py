@@ -14,9 +14,9 @@ import pandas as pd
 
 from creditrisk.synthetic.generator import Chunk, generate, n_chunks
 from creditrisk.synthetic.population import StressPeriod
-from pipelines.common import ParquetAppender, reset_dir, write_table
-from pipelines.params import load_params
-from pipelines.stage import cli
+from pipelines.support.files import ParquetAppender, reset_dir, write_table
+from pipelines.support.params import load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.generate")
 

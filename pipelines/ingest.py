@@ -19,10 +19,10 @@ from pathlib import Path
 from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
 from creditrisk.ingest import derive_columns, infer_numbers, map_columns
 from creditrisk.settings_check import Severity
-from pipelines.check import find_source_file, read_source, run_checks
-from pipelines.common import reset_dir, write_json, write_table
-from pipelines.params import DataParams, Params, load_params
-from pipelines.stage import cli
+from pipelines.support.check import find_source_file, read_source, run_checks
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.params import DataParams, Params, load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.ingest")
 
@@ -52,7 +52,7 @@ def main(source: Path, out: Path, report: Path) -> None:
 
 
 def _check(params: Params, folder: Path) -> None:
-    """The settings check (python -m pipelines.check) first: every error at once."""
+    """The settings check (python -m pipelines.support.check) first: every error at once."""
     # The errors only: rules left out are reported by the stages that apply them.
     problems, _ = run_checks(params, folder, with_rules=False)
     for p in problems:
@@ -62,7 +62,7 @@ def _check(params: Params, folder: Path) -> None:
     if errors:
         raise ContractError(
             f"{len(errors)} problem(s) with the source or its settings (python -m "
-            "pipelines.check lists them with the tables):\n"
+            "pipelines.support.check lists them with the tables):\n"
             + "\n".join(f"  {i}. {p}" for i, p in enumerate(errors, start=1))
         )
 

@@ -40,12 +40,13 @@ from creditrisk.reports.model_card import (
     to_html,
 )
 from creditrisk.reports.strategy_report import StrategySummary
-from pipelines import tracking
-from pipelines.artifacts import ModelsDir, decisions_file, read_json
-from pipelines.common import atomic_path, pseudonym_key, write_json
-from pipelines.model_files import read_spec
-from pipelines.params import Params, load_params
-from pipelines.stage import cli
+from pipelines.support import tracking
+from pipelines.support.artifacts import ModelsDir, decisions_file, read_json
+from pipelines.support.files import atomic_path, write_json
+from pipelines.support.loaders import read_spec
+from pipelines.support.params import Params, load_params
+from pipelines.support.secrets import pseudonym_key
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.model_card")
 

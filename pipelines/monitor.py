@@ -38,7 +38,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from creditrisk.features.split import SPLITS
-from creditrisk.models.conditions import usable_rules
 from creditrisk.models.pyfunc import load_scorer_folder, scorer_lineage
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import ActionStore
@@ -57,13 +56,14 @@ from creditrisk.monitoring.report import (
     reference_population,
     score_rows,
 )
-from creditrisk.monitoring.warnings import CureRule
-from pipelines.artifacts import SplitDir, alerts_file, predictions_file
-from pipelines.common import atomic_dirs, write_json
-from pipelines.operations import open_store, owners
-from pipelines.params import Params, load_params
-from pipelines.snapshots import read_optional, snapshot_features
-from pipelines.stage import cli
+from creditrisk.schemas.rules import usable_rules
+from creditrisk.schemas.warnings import CureRule
+from pipelines.support.action_store import owners, store_url
+from pipelines.support.artifacts import SplitDir, alerts_file, predictions_file
+from pipelines.support.files import atomic_dirs, write_json
+from pipelines.support.params import Params, load_params
+from pipelines.support.snapshot_features import read_optional, snapshot_features
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.monitor")
 
@@ -100,7 +100,7 @@ def main(
         psi_bins=m.psi_bins,
     )
     tables = _backtest(validated, scorer, champion, params, as_of)
-    store = ActionStore(open_store(actions, m.store_url))
+    store = ActionStore(store_url(actions, m.store_url))
     final = _write(result, tables, store, params, validated, (reports, alerts, metrics))
     _log_summary(final)
 

@@ -29,16 +29,18 @@ import pandas as pd
 from creditrisk.governance import decision_log as dl
 from creditrisk.governance.decision_log import DecisionModel, LoggingScorer
 from creditrisk.models.inputs import conform_inputs
+from creditrisk.models.output import is_frozen
 from creditrisk.models.pyfunc import scorer_artifacts, scorer_lineage
 from creditrisk.models.recourse import WithRecourse, levers
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import FrozenLimits
-from pipelines.artifacts import scores_file
-from pipelines.common import pseudonym_key, reset_dir, write_json, write_table
-from pipelines.operations import active_freezes
-from pipelines.params import load_params
-from pipelines.snapshots import snapshot_features
-from pipelines.stage import cli
+from pipelines.support.action_store import active_freezes
+from pipelines.support.artifacts import scores_file
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.params import load_params
+from pipelines.support.secrets import pseudonym_key
+from pipelines.support.snapshot_features import snapshot_features
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.score")
 CHUNK_ROWS = 50_000
@@ -129,7 +131,7 @@ def _summary(scores: pd.DataFrame, *, as_of: str, customers: int, logged: int) -
         "model_version": str(scores["model_version"].iloc[0]) if len(scores) else None,
         "mean_pd": float(scores["pd"].mean()) if len(scores) else None,
         "total_credit_limit": float(scores["credit_limit"].sum()),
-        "frozen_limits": int(scores["limit_policy"].astype(str).str.startswith("frozen:").sum()),
+        "frozen_limits": int(is_frozen(scores["limit_policy"]).sum()),
         "grades": dict(sorted(counts("grade").items())),
         "limit_policy": counts("limit_policy"),
         "rating_rules": counts("rating_rule"),

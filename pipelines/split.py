@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from creditrisk.features.split import SPLITS, assign_splits, split_summary
-from pipelines.common import reset_dir, write_json, write_table
-from pipelines.params import load_params
-from pipelines.stage import cli
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.params import load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.split")
 

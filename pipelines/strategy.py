@@ -33,10 +33,10 @@ from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.models.scorer import Scorer
 from creditrisk.reports import portfolio
 from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
-from pipelines.artifacts import SplitDir, read_json
-from pipelines.common import reset_dir, write_json
-from pipelines.params import Params, load_params
-from pipelines.stage import cli
+from pipelines.support.artifacts import SplitDir, read_json
+from pipelines.support.files import reset_dir, write_json
+from pipelines.support.params import Params, load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.strategy")
 

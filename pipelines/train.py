@@ -19,11 +19,11 @@ from creditrisk.models.training import (
     TrainingSettings,
     fit_models,
 )
-from pipelines import tracking
-from pipelines.artifacts import ModelsDir, SplitDir, read_json
-from pipelines.common import reset_dir, write_json
-from pipelines.params import Params, load_params
-from pipelines.stage import cli
+from pipelines.support import tracking
+from pipelines.support.artifacts import ModelsDir, SplitDir, read_json
+from pipelines.support.files import reset_dir, write_json
+from pipelines.support.params import Params, load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.train")
 

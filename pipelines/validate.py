@@ -21,9 +21,9 @@ import pandas as pd
 from creditrisk.contract import TABLES, check_table_set
 from creditrisk.validation.errors import TableValidationError
 from creditrisk.validation.suite import TableResult, validate_table
-from pipelines.common import reset_dir, write_json, write_table
-from pipelines.params import Params, load_params
-from pipelines.stage import cli
+from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.params import Params, load_params
+from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.validate")
 

@@ -82,10 +82,15 @@ REPAYMENTS = TableSpec(
     },
     nullable=frozenset({"paid_date", "amount_paid"}),
 )
+SNAPSHOT_KEY = ("customer_id", "as_of")
+"""The key of a snapshot: of the outcomes table, the feature table and every frame after it."""
+LABEL_COLUMNS = ("default", "label_complete")
+"""The label columns of the feature table (``default`` null where ``label_complete`` is false)."""
+
 OUTCOMES = TableSpec(
     name="outcomes",
     columns={"customer_id": Kind.ID, "as_of": Kind.TIMESTAMP, "default": Kind.INT},
-    key=("customer_id", "as_of"),
+    key=SNAPSHOT_KEY,
 )
 
 TABLES: dict[str, TableSpec] = {

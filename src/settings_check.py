@@ -4,7 +4,7 @@ checked against the raw contract and the settings that name their columns.
 :func:`check_source` takes the tables as read (before any mapping) and plain settings and
 returns a list of :class:`Problem`; errors would stop the run, warnings would not (rows
 that fail are quarantined, rules that cannot apply are left out). Nothing here reads
-files: ``pipelines/check.py`` does.
+files: ``pipelines/support/check.py`` does.
 """
 
 from __future__ import annotations

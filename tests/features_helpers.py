@@ -9,8 +9,11 @@ import pandas as pd
 
 from creditrisk.features.build import FeaturePlan, build_features
 from creditrisk.features.labels import as_of_frame
+from creditrisk.features.settings import FeatureSettings, StaticDeclaration
 
 WINDOWS = (30, 90, 180, 365)
+# As params.yaml declares it: less income, more risk, reported in the "income" group.
+INCOME = StaticDeclaration(-1, "Lower declared income", "income")
 
 
 def plan_for(
@@ -25,11 +28,14 @@ def plan_for(
     return build_features(
         registered,
         as_of_dates=ibis.memtable(dates),
-        windows=WINDOWS,
-        static=static,
-        protected=("gender",),
-        dpd_threshold_days=90,
-        end_date=end_date,
+        settings=FeatureSettings(
+            windows=WINDOWS,
+            static=static,
+            protected=("gender",),
+            dpd_threshold_days=90,
+            end_date=end_date,
+            static_reasons={"income_monthly": INCOME},
+        ),
     )
 
 

@@ -52,9 +52,9 @@ def new_project(folder: Path, **sections: dict[str, Any]) -> Path:
 def run_pipeline(folder: Path, *, until: str = "model_card") -> Path:
     """Run the stages of dvc.yaml in order inside ``folder`` (already ``inside`` it), in
     this process, with the commands dvc.yaml gives them (the same list ``dvc repro`` and
-    ``python -m pipelines.run`` use, so the three cannot drift apart)."""
-    from pipelines.run import stages
-    from pipelines.stage import run_command
+    ``python -m pipelines.support.run`` use, so the three cannot drift apart)."""
+    from pipelines.support.run import stages
+    from pipelines.support.stage import run_command
 
     todo = stages(REPO / "dvc.yaml", yaml.safe_load((folder / "params.yaml").read_text()))
     names = [n for n, _ in todo]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.params import load_params
+from pipelines.support.params import load_params
 from tests.conftest import REPO
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -100,9 +100,9 @@ def test_every_params_key_a_stage_reads_is_declared(tmp_path: Path) -> None:
     reads; each must be in its dvc.yaml ``params`` (else a changed key leaves it stale)."""
     import importlib
 
-    import pipelines.params
-    from pipelines.run import stages
-    from pipelines.stage import run_command
+    import pipelines.support.params
+    from pipelines.support.run import stages
+    from pipelines.support.stage import run_command
     from tests.params_recorder import recording
     from tests.pipeline_run import inside, new_project
 
@@ -120,7 +120,7 @@ def test_every_params_key_a_stage_reads_is_declared(tmp_path: Path) -> None:
             module = importlib.import_module(cmd.split()[2])
             read[name] = set()
             original = module.load_params
-            module.load_params = recording(pipelines.params.load_params, read[name])
+            module.load_params = recording(pipelines.support.params.load_params, read[name])
             try:
                 run_command(cmd)
             finally:

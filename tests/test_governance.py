@@ -336,7 +336,7 @@ def test_commit_is_dirty_for_code_changes_not_for_pipeline_outputs(
 ) -> None:
     import subprocess
 
-    from pipelines.tracking import git_commit
+    from pipelines.support.tracking import git_commit
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

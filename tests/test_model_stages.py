@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines import calibrate, evaluate, features, generate, ingest, split, train, validate
-from pipelines.artifacts import ModelsDir
+from pipelines.support.artifacts import ModelsDir
 from tests.conftest import REPO, set_params
 
 # Every test here runs on a whole small pipeline run (HTTP serving and Spark included).
@@ -161,7 +161,7 @@ def test_same_data_and_params_give_identical_metrics(prepared: Path, first_run: 
 
 
 def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> None:
-    from pipelines.tracking import TrackingError
+    from pipelines.support.tracking import TrackingError
 
     stray = prepared / "stray/models"
     shutil.copytree(prepared / "a/models", stray)
@@ -239,7 +239,7 @@ def test_a_worse_model_stays_challenger_and_a_forced_one_is_tagged(
     champion. Forcing it needs a reason, which ends up as a tag on the version."""
     import mlflow
 
-    from pipelines.params import ParamsError, load_params
+    from pipelines.support.params import ParamsError, load_params
 
     champion = json.loads((prepared / "a/export.json").read_text())["model_version"]
     spec = json.loads((prepared / "a/models/features.json").read_text())

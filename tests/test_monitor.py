@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditrisk.models.conditions import Condition
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
 from creditrisk.monitoring.signals import days_to_next_due
+from creditrisk.schemas.rules import Condition
 from tests.conftest import set_params
 from tests.pipeline_run import execute_notebook, inside, new_project, run_pipeline
 

@@ -38,8 +38,8 @@ MODEL = ["features", "split", "train", "calibrate", "evaluate", "export"]
 
 
 def _run(names: list[str]) -> None:
-    from pipelines.run import stages
-    from pipelines.stage import run_command
+    from pipelines.support.run import stages
+    from pipelines.support.stage import run_command
 
     todo = dict(stages(REPO / "dvc.yaml", yaml.safe_load(Path("params.yaml").read_text())))
     for name in names:

@@ -22,11 +22,11 @@ from creditrisk.governance.promotion import (
     compare,
     decide,
 )
-from creditrisk.models.conditions import Condition
 from creditrisk.monitoring import actions as actions_module
 from creditrisk.monitoring.actions import ActionStore, ActionStoreError, apply_freezes
 from creditrisk.monitoring.backtest import backtest, matured_cohorts, retraining_triggers
-from creditrisk.monitoring.warnings import CureRule, TriggerSettings
+from creditrisk.schemas.rules import Condition
+from creditrisk.schemas.warnings import CureRule, TriggerSettings
 
 D1, D2, D3 = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
 
@@ -297,8 +297,8 @@ def test_erase_customer_everywhere_and_the_rest_byte_identical(tmp_path: Path) -
     decisions lose the customer; every other record is unchanged, files without the
     customer keep their bytes, and the erasure record holds no identifier."""
     from creditrisk.governance.pseudonym import pseudonymise
-    from pipelines.artifacts import alerts_file, scores_file
-    from pipelines.operations import Locations, erase_customer, open_store
+    from pipelines.support.action_store import Locations, erase_customer, store_url
+    from pipelines.support.artifacts import alerts_file, scores_file
 
     key = b"test-key-0123456789abcdef"
     where = Locations(
@@ -325,7 +325,7 @@ def test_erase_customer_everywhere_and_the_rest_byte_identical(tmp_path: Path) -
         other.read_bytes(),
         (where.explain / "decisions.parquet").read_bytes(),
     )
-    store = ActionStore(open_store(where.actions, None))
+    store = ActionStore(store_url(where.actions, None))
     store.record(_alerts([("c1", *FREEZE), ("c2", *FREEZE)]), as_of=D1)
     kept_alerts = store.frame(_table("alerts")).query("customer_id == 'c1'")
     store.close()
@@ -343,7 +343,7 @@ def test_erase_customer_everywhere_and_the_rest_byte_identical(tmp_path: Path) -
     assert other.read_bytes() == other_bytes
     assert (where.explain / "decisions.parquet").read_bytes() == explain_bytes
     assert pd.read_parquet(mixed)["customer_pseudonym"].tolist() == [p["c1"]]
-    store = ActionStore(open_store(where.actions, None))
+    store = ActionStore(store_url(where.actions, None))
     alerts = store.frame(_table("alerts"))
     assert alerts.to_dict("records") == kept_alerts.reset_index(drop=True).to_dict("records")
     erasures = store.frame(_table("erasures"))
@@ -358,9 +358,9 @@ def test_the_creditrisk_command(project: Path, capsys: pytest.CaptureFixture[str
     change is recorded with who and why; a request that cannot be carried out exits 1
     with a plain message."""
     from pipelines import ops
-    from pipelines.operations import open_store
+    from pipelines.support.action_store import store_url
 
-    store = ActionStore(open_store(Path("data/actions"), None))
+    store = ActionStore(store_url(Path("data/actions"), None))
     store.record(_alerts([("c1", *FREEZE), ("c2", "light", "r", "sms_reminder")]), as_of=D1)
     store.close()
     assert ops.main(["limits", "list"]) == 0
@@ -380,7 +380,7 @@ def test_the_creditrisk_command(project: Path, capsys: pytest.CaptureFixture[str
     assert ops.main(["retention"]) == 0
     assert ops.main(["end-date", "2026-01-31"]) == 0
     assert 'end_date: "2026-01-31"' in Path("params.yaml").read_text()
-    store = ActionStore(open_store(Path("data/actions"), None))
+    store = ActionStore(store_url(Path("data/actions"), None))
     acts, alerts = store.actions(), store.outbox()
     store.close()
     assert acts["status"].tolist() == ["lifted"] and acts["lifted_by"].tolist() == ["ann"]

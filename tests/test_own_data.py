@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from creditrisk.examples.lender_export import LENDER_COLUMNS, LENDER_FILES, build_lender_export
-from creditrisk.models.fairness import AGE_BANDS, GroupingKind, infer_grouping
+from creditrisk.models.fairness import AGE_BANDS, infer_grouping
+from creditrisk.schemas.fairness import GroupingKind
 from tests.conftest import REPO, set_params
 from tests.pipeline_run import PSEUDONYM_KEY
 
@@ -93,7 +94,7 @@ def test_check_lists_every_problem_at_once(
     project: Path, tiny_tables: dict[str, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One settings file with seven different problems: one run of the check lists them all."""
-    from pipelines import check
+    from pipelines.support import check
 
     export = project / "export"
     _broken_export(export, tiny_tables)
@@ -131,7 +132,7 @@ def test_check_lists_every_problem_at_once(
 def test_check_passes_a_clean_export(
     project: Path, tiny_tables: dict[str, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipelines import check
+    from pipelines.support import check
 
     export = project / "export"
     export.mkdir()
@@ -227,7 +228,7 @@ def test_lender_export_runs_under_dvc_repro_and_is_never_stale(tmp_path: Path) -
 
 
 def test_stage_commands_are_rendered_from_params_like_dvc() -> None:
-    from pipelines.run import render, stages
+    from pipelines.support.run import render, stages
 
     assert render("--source ${data.source} x", {"data": {"source": "/e/2025"}}) == (
         "--source /e/2025 x"

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.params import ParamsError, load_params
+from pipelines.support.params import ParamsError, load_params
 from tests.conftest import REPO
 
 
@@ -54,9 +54,9 @@ def test_params_are_frozen() -> None:
 
 def test_rules_and_limits_load_into_the_domain_objects() -> None:
     """One schema: params.yaml's rules and limits are the scorer's and monitor's own types."""
-    from creditrisk.models.conditions import Condition, Operator
-    from creditrisk.models.policy import LimitKind, ModelLimits, RatingRule, RuleMode
-    from creditrisk.monitoring.warnings import Level, WarningRule
+    from creditrisk.schemas.policy import LimitKind, ModelLimits, RatingRule, RuleMode
+    from creditrisk.schemas.rules import Condition, Operator
+    from creditrisk.schemas.warnings import Level, WarningRule
 
     params = load_params(REPO / "params.yaml")
     rule = params.policy.rating_rules[0]

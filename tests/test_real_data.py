@@ -16,9 +16,9 @@ import yaml
 
 from creditrisk.contract import ContractError
 from creditrisk.ingest import derive_columns, infer_numbers
-from pipelines.artifacts import ModelsDir
-from pipelines.params import load_params
-from pipelines.run import merged_params
+from pipelines.support.artifacts import ModelsDir
+from pipelines.support.params import load_params
+from pipelines.support.run import merged_params
 from tests.conftest import REPO
 from tests.features_helpers import plan_for
 from tests.pipeline_run import inside, run_pipeline
@@ -76,7 +76,7 @@ def test_payments_without_purchases(tiny_tables: dict[str, pd.DataFrame]) -> Non
 
 
 def test_rules_naming_absent_features_are_left_out() -> None:
-    from pipelines.params import scorer_policy
+    from pipelines.support.settings import scorer_policy
 
     params = load_params(REPO / "params.yaml")
     policy, skip = scorer_policy(params, ["months_on_book", "income_monthly"])

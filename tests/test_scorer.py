@@ -7,21 +7,14 @@ import pandas as pd
 import pytest
 
 from creditrisk.models.calibration import Calibrator
-from creditrisk.models.conditions import Condition, ConditionError
 from creditrisk.models.lgbm import train_lightgbm
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec, design_matrix
-from creditrisk.models.policy import (
-    FormulaLimits,
-    ModelLimits,
-    Policy,
-    PolicyError,
-    RatingRule,
-    apply_rules,
-    band_grades,
-    credit_limits,
-)
+from creditrisk.models.policy import Policy, apply_rules, band_grades, credit_limits
 from creditrisk.models.scorer import Scorer
-from pipelines.params import load_params, scorer_policy
+from creditrisk.schemas.policy import FormulaLimits, ModelLimits, PolicyError, RatingRule
+from creditrisk.schemas.rules import Condition, ConditionError
+from pipelines.support.params import load_params
+from pipelines.support.settings import scorer_policy
 from tests.conftest import REPO
 
 GRADES = ("S", "A", "B", "C")

@@ -132,6 +132,7 @@ def build_lender_export(
 
     from creditrisk.features.build import build_features
     from creditrisk.features.labels import as_of_frame
+    from creditrisk.features.settings import FeatureSettings
     from creditrisk.synthetic.generator import generate
     from creditrisk.synthetic.population import StressPeriod
 
@@ -155,11 +156,7 @@ def build_lender_export(
     plan = build_features(
         {name: ibis.memtable(frame) for name, frame in full.items()},
         as_of_dates=ibis.memtable(as_of_frame([as_of], horizon_months=12)),
-        windows=(30,),
-        static=(),
-        protected=(),
-        dpd_threshold_days=90,
-        end_date=end,
+        settings=FeatureSettings(windows=(30,), dpd_threshold_days=90, end_date=end),
     )
     labelled = ibis.duckdb.connect().to_pandas(
         plan.table.select("customer_id", "default", "label_complete")

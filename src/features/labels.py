@@ -16,8 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from creditrisk.features.common import DAY, seconds
-from creditrisk.features.repayments import PAID_TOLERANCE
+from creditrisk.features.common import DAY, PAID_TOLERANCE, seconds
 
 
 def as_of_frame(as_of_dates: Sequence[date], *, horizon_months: int) -> pd.DataFrame:

@@ -12,15 +12,7 @@ import pandas as pd
 import creditrisk.records as records
 from creditrisk.governance.promotion import PromotionDecision
 from creditrisk.models.matrix import FeatureSpec
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of the scorer's signature: MLflow type name, column name, required."""
-
-    type: str
-    name: str
-    required: bool = True
+from creditrisk.models.output import Column
 
 
 def input_columns(spec: FeatureSpec, example: pd.DataFrame) -> list[Column]:
@@ -34,27 +26,6 @@ def input_columns(spec: FeatureSpec, example: pd.DataFrame) -> list[Column]:
         return "long" if example[f].dtype.kind in "iu" else "double"
 
     return [Column("string", "customer_id", False), *(Column(kind(f), f) for f in spec.features)]
-
-
-def output_columns(reasons: int) -> list[Column]:
-    """The scorer contract: one row per input row."""
-    k = range(1, reasons + 1)
-    return [
-        Column("string", "customer_id", False),
-        Column("double", "pd"),
-        Column("double", "score"),
-        Column("string", "grade"),
-        Column("double", "credit_limit"),
-        Column("string", "limit_policy"),
-        *(Column("string", f"reason_{i}", False) for i in k),
-        *(Column("string", f"reason_text_{i}", False) for i in k),
-        Column("string", "rating_rule"),
-        Column("string", "limit_reason", False),
-        Column("double", "model_limit"),
-        Column("double", "formula_limit"),
-        Column("double", "margin"),
-        Column("string", "model_version"),
-    ]
 
 
 def input_example(test: pd.DataFrame, spec: FeatureSpec, rows: int = 3) -> pd.DataFrame:

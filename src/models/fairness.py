@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import creditrisk.records as records
+from creditrisk.schemas.fairness import AttributeGrouping, GroupingKind
 
 
 @dataclass(frozen=True)
@@ -125,28 +125,6 @@ def _auc(y: pd.Series, score: pd.Series) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y.to_numpy(), score.to_numpy()))
-
-
-class GroupingKind(StrEnum):
-    """How a protected attribute's values become groups."""
-
-    CATEGORICAL = "categorical"  # the values as recorded
-    NUMERIC = "numeric"  # cut at ``bands``
-    BIRTH_YEAR = "birth_year"  # age at as_of, cut at ``bands`` (ages)
-
-
-@dataclass(frozen=True)
-class AttributeGrouping:
-    """The grouping of one protected attribute (``bands`` for numbers and ages)."""
-
-    kind: GroupingKind = GroupingKind.CATEGORICAL
-    bands: tuple[float, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", GroupingKind(self.kind))
-        object.__setattr__(self, "bands", tuple(self.bands))
-        if self.kind is not GroupingKind.CATEGORICAL and not self.bands:
-            raise ValueError(f"{self.kind} attributes need bands")
 
 
 @dataclass(frozen=True)

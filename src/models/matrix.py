@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ID_COLUMNS = ("customer_id", "as_of")
-LABEL_COLUMNS = ("default", "label_complete")
+from creditrisk.contract import LABEL_COLUMNS, SNAPSHOT_KEY
 
 
 class FeatureMatrixError(ValueError):
@@ -66,7 +65,7 @@ def feature_spec(
     Raises:
         FeatureMatrixError: no feature is left.
     """
-    skip = set(exclude) | set(ID_COLUMNS) | set(LABEL_COLUMNS)
+    skip = set(exclude) | set(SNAPSHOT_KEY) | set(LABEL_COLUMNS)
     names = [
         c
         for c in train.columns

@@ -16,7 +16,6 @@ import lightgbm as lgb
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from creditrisk.features.dictionary import REASON_GROUPS, reason_group
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureSpec
 from creditrisk.models.policy import Policy
@@ -47,19 +46,14 @@ def load_scorer(paths: Mapping[str, str], *, model_version: str) -> Scorer:
 
 
 def _group(name: str, entry: Mapping[str, Any]) -> str | None:
-    """A feature's reason group: the dictionary's, or (a dictionary written before reason
-    groups existed) the rule applied to its name and direction."""
-    if "reason_group" in entry:
-        group: str | None = entry["reason_group"]
-        return group
-    return reason_group(name, int(entry.get("direction", 0)))
+    """A feature's reason group as its family declared it (None: never a reason)."""
+    group = entry.get("reason_group")
+    return None if group is None else str(group)
 
 
 def reason_statement(name: str, entry: Mapping[str, Any]) -> str:
     """The text shown for a feature's reason: its group's statement."""
-    group = _group(name, entry)
-    statement = entry.get("reason_statement") or REASON_GROUPS.get(group or "")
-    return str(statement or entry.get("reason", name))
+    return str(entry.get("reason_statement") or entry.get("reason", name))
 
 
 class CreditScorer(PythonModel):

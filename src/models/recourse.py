@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditrisk.models.output import is_frozen
 from creditrisk.models.policy import Policy
 from creditrisk.models.scorer import Scorer
 
@@ -277,7 +278,7 @@ class WithRecourse:
 
         decisions: pd.DataFrame = self.model.predict(model_input)
         outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
-        frozen = decisions["limit_policy"].astype(str).str.startswith("frozen:")
+        frozen = is_frozen(decisions["limit_policy"])
         pick = ((outcome != "approved") & ~frozen).to_numpy()
         rows = model_input.loc[pick].drop(columns=["as_of"], errors="ignore")
         found = find_recourse(self.scorer, rows, self.levers).set_index("customer_id")

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
 from creditrisk.models.metrics import score_points
+from creditrisk.models.output import ID_COLUMN, output_columns
 from creditrisk.models.policy import (
     Policy,
     apply_rules,
@@ -26,7 +27,6 @@ from creditrisk.models.policy import (
     limit_reasons,
 )
 
-ID_COLUMN = "customer_id"
 REASON_BLOCK = 4096  # rows per block of contributions and of picking the top reasons
 FEW_ROWS = 16  # up to this many rows, the matrix is built without pandas' column machinery
 SMALL_BATCH = 256  # rows; below this, LightGBM predicts on a single thread
@@ -103,23 +103,8 @@ class Scorer:
         }
         self._feature_index = pd.Index(self._features)
         self._last_columns: tuple[pd.Index, np.ndarray | None] | None = None
-        k = policy.reasons
-        self.columns = [
-            ID_COLUMN,
-            "pd",
-            "score",
-            "grade",
-            "credit_limit",
-            "limit_policy",
-            *[f"reason_{i}" for i in range(1, k + 1)],
-            *[f"reason_text_{i}" for i in range(1, k + 1)],
-            "rating_rule",
-            "limit_reason",
-            "model_limit",
-            "formula_limit",
-            "margin",
-            "model_version",
-        ]
+        self.columns = [c.name for c in output_columns(policy.reasons)]
+        self._numeric_out = {c.name for c in output_columns(policy.reasons) if c.type == "double"}
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The float matrix LightGBM sees: numbers, and category codes of the training levels
@@ -341,7 +326,7 @@ class Scorer:
         return top, np.take_along_axis(contrib, top, axis=1)
 
     def _empty(self) -> pd.DataFrame:
-        numeric = {"pd", "score", "credit_limit", "model_limit", "formula_limit", "margin"}
+        numeric = self._numeric_out
         return pd.DataFrame(
             {c: pd.Series(dtype="float64" if c in numeric else "object") for c in self.columns}
         )

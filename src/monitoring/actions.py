@@ -32,8 +32,10 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from creditrisk.models.output import frozen_policy, is_frozen
 from creditrisk.monitoring import warnings as ew
-from creditrisk.monitoring.warnings import CureRule
+from creditrisk.schemas import warnings as sw
+from creditrisk.schemas.warnings import CureRule
 
 LIFTED = "lifted"
 SENT = "sent"
@@ -175,7 +177,7 @@ class ActionStore:
                         "recorded_at": when,
                     }
                 )
-                if ew.FREEZE in str(r["action"]).split(","):
+                if sw.FREEZE in str(r["action"]).split(","):
                     freezes.append(
                         {
                             "action_id": _id(as_of, cid, "freeze"),
@@ -433,7 +435,7 @@ def apply_freezes(decisions: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame
         return decisions
     latest = active.sort_values("as_of").drop_duplicates("customer_id", keep="last")
     policy = {
-        str(cid): f"frozen:{rule}"
+        str(cid): frozen_policy(str(rule))
         for cid, rule in zip(latest["customer_id"], latest["rule"], strict=True)
     }
     reason = {
@@ -471,7 +473,7 @@ class FrozenLimits:
     def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
         decisions = self.model.predict(model_input)
         out = apply_freezes(decisions, self.active)
-        self.applied += int(out["limit_policy"].astype(str).str.startswith("frozen:").sum())
+        self.applied += int(is_frozen(out["limit_policy"]).sum())
         return out
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from creditrisk.models.metrics import calibration_by_group
-from creditrisk.monitoring.warnings import TriggerSettings
+from creditrisk.schemas.warnings import TriggerSettings
 
 
 def matured_cohorts(

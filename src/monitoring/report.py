@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 import creditrisk.records as records
-from creditrisk.models.conditions import usable_rules
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
 from creditrisk.monitoring.backtest import BacktestSummary, Trigger
 from creditrisk.monitoring.signals import days_to_next_due
+from creditrisk.schemas import warnings as sw
+from creditrisk.schemas.rules import usable_rules
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def monitor_snapshot(
     predictions: pd.DataFrame,
     loans: pd.DataFrame | None,
     repayments: pd.DataFrame | None,
-    rules: Sequence[ew.WarningRule],
+    rules: Sequence[sw.WarningRule],
     as_of: date,
     previous: date,
     psi_bins: int,
@@ -250,7 +251,7 @@ def alert_table(joined: pd.DataFrame, fired: pd.DataFrame, as_of: date) -> pd.Da
     table = table[table["level"] != ""].copy()
     table["new_credit_limit"] = ew.new_limits(table["credit_limit"], table["actions"])
     table["as_of"] = pd.Timestamp(as_of)
-    order = {lvl.value: i for i, lvl in enumerate(reversed(ew.LEVELS))}
+    order = {lvl.value: i for i, lvl in enumerate(reversed(sw.LEVELS))}
     table = table.assign(_o=table["level"].map(order)).sort_values(["_o", "customer_id"])
     cols = [
         "customer_id",
@@ -275,12 +276,12 @@ def _times_fired(fired_rules: pd.Series, name: str) -> int:
 def _alert_summary(counts: Mapping[str, int], alerts: pd.DataFrame, customers: int) -> AlertSummary:
     total = int(sum(counts.values()))
     return AlertSummary(
-        light=counts[ew.Level.LIGHT],
-        medium=counts[ew.Level.MEDIUM],
-        severe=counts[ew.Level.SEVERE],
+        light=counts[sw.Level.LIGHT],
+        medium=counts[sw.Level.MEDIUM],
+        severe=counts[sw.Level.SEVERE],
         total=total,
         share=float(total / max(customers, 1)),
-        frozen_limits=int(alerts["action"].str.contains(ew.FREEZE).sum()),
+        frozen_limits=int(alerts["action"].str.contains(sw.FREEZE).sum()),
     )
 
 

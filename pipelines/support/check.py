@@ -3,7 +3,7 @@
 Run it before ``dvc repro`` on a new export (the ingest stage runs the same check first
 and stops on its errors):
 
-    python -m pipelines.check [--params params.yaml]
+    python -m pipelines.support.check [--params params.yaml]
 
 It prints each table's rows and date range, then every problem: unknown or misspelt
 params keys, missing tables and columns (with the closest column name), mapping typos,
@@ -30,10 +30,10 @@ from creditrisk.settings_check import (
     TableSummary,
     check_source,
 )
-from pipelines.common import setup_logging
-from pipelines.params import PARAMS_FILE, Params, ParamsError, load_params
+from pipelines.support.logs import setup_logging
+from pipelines.support.params import PARAMS_FILE, Params, ParamsError, load_params
 
-log = logging.getLogger("pipelines.check")
+log = logging.getLogger("pipelines.support.check")
 
 
 def source_settings(params: Params, *, with_rules: bool = True) -> SourceSettings:

@@ -14,9 +14,9 @@ import pandas as pd
 from creditrisk.governance import decision_log
 from creditrisk.governance.pseudonym import pseudonymise
 from creditrisk.monitoring.actions import ActionStore
-from pipelines.artifacts import alerts_file, scores_file
+from pipelines.support.artifacts import alerts_file, scores_file
 
-log = logging.getLogger("pipelines.operations")
+log = logging.getLogger("pipelines.support.action_store")
 
 STORE_FILE = "actions.db"
 
@@ -25,7 +25,7 @@ class OperationsError(ValueError):
     """An operational request that cannot be carried out as asked."""
 
 
-def open_store(actions: Path, url: str | None) -> str:
+def store_url(actions: Path, url: str | None) -> str:
     """The action store's SQLAlchemy URL: ``url`` when set, else the SQLite file
     ``actions.db`` in the ``actions`` folder (created)."""
     if url:
@@ -39,7 +39,7 @@ def existing_store(actions: Path, url: str | None) -> ActionStore | None:
     monitoring run has created the SQLite file."""
     if not url and not (actions / STORE_FILE).exists():
         return None
-    return ActionStore(open_store(actions, url))
+    return ActionStore(store_url(actions, url))
 
 
 def active_freezes(actions: Path, url: str | None, at: date) -> pd.DataFrame:
@@ -129,7 +129,7 @@ def erase_customer(
     removed["alerts_file"] = _drop_rows(alerts_file(where.alerts), cid)
     for path in sorted(where.explain.glob("*.parquet")) if where.explain.exists() else []:
         removed[f"explain/{path.name}"] = _drop_rows(path, cid)
-    store = ActionStore(open_store(where.actions, url))
+    store = ActionStore(store_url(where.actions, url))
     try:
         removed.update(store.erase(cid))
         store.record_erasure(removed, reason)

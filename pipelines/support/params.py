@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -10,12 +9,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-# The rule and limit schemas are the domain objects themselves: params.yaml is validated
-# straight into them (one schema, one conversion).
-from creditrisk.models.conditions import usable_rules
-from creditrisk.models.fairness import AttributeGrouping
-from creditrisk.models.policy import FormulaLimits, LimitKind, ModelLimits, Policy, RatingRule
-from creditrisk.monitoring.warnings import CureRule, TriggerSettings, WarningRule
+# The rule, limit and grouping schemas are leaf modules of plain data (creditrisk.schemas):
+# params.yaml is validated straight into them, and no stage depends on the code applying them.
+from creditrisk.features.reasons import REASON_GROUPS
+from creditrisk.schemas.fairness import AttributeGrouping
+from creditrisk.schemas.policy import FormulaLimits, LimitKind, ModelLimits, RatingRule
+from creditrisk.schemas.warnings import CureRule, TriggerSettings, WarningRule
 
 PARAMS_FILE = Path("params.yaml")
 # The generate stage's output: data.source names it to run on the synthetic history.
@@ -104,6 +103,17 @@ class DuckDBParams(_Section):
 class StaticReason(_Section):
     direction: Literal[1, -1]  # 1: more of it means more risk; -1: less risk
     reason: str = Field(min_length=8)  # the statement a customer reads
+    # A reason group of creditrisk.features.reasons (its statement is shown); null: the
+    # column is a group of its own and ``reason`` is shown.
+    group: str | None = None
+
+    @model_validator(mode="after")
+    def _known_group(self) -> StaticReason:
+        if self.group is not None and self.group not in REASON_GROUPS:
+            raise ValueError(
+                f"unknown reason group {self.group!r}; groups: {sorted(REASON_GROUPS)}"
+            )
+        return self
 
 
 class FeatureParams(_Section):
@@ -474,26 +484,3 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise ParamsError(
             f"{path} does not match the expected sections:\n" + "\n".join(lines)
         ) from exc
-
-
-def scorer_policy(params: Params, features: Sequence[str]) -> tuple[Policy, list[str]]:
-    """The exported scorer's policy from the grades, scaling and policy sections, with the
-    rating rules whose conditions the model's features (or ``pd``) can evaluate, and the
-    names of those left out because they name a feature this data does not have."""
-    p = params.policy
-    rules, skipped = usable_rules(p.rating_rules, [*features, "pd"])
-    policy = Policy(
-        grades=tuple(g.grade for g in params.grades),
-        bands=tuple(params.grade_bands),
-        rules=tuple(rules),
-        model_limits=p.limits.model,
-        formula_limits=p.limits.formula,
-        limit_in_force=p.limits.in_force,
-        round_to=p.limits.round_to,
-        base_points=params.scaling.base_points,
-        base_odds=params.scaling.base_odds,
-        pdo=params.scaling.pdo,
-        reasons=p.reasons,
-        income_column=p.income_column,
-    )
-    return policy, skipped

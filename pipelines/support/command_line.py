@@ -32,9 +32,9 @@ import pandas as pd
 
 from creditrisk.governance import decision_log
 from creditrisk.monitoring.actions import ActionStore, ActionStoreError
-from pipelines.common import pseudonym_key
-from pipelines.operations import Locations, OperationsError, erase_customer, open_store
-from pipelines.params import ParamsError, RetentionParams, load_params
+from pipelines.support.action_store import Locations, OperationsError, erase_customer, store_url
+from pipelines.support.params import ParamsError, RetentionParams, load_params
+from pipelines.support.secrets import pseudonym_key
 
 SHOWN = [
     "action_id",
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, url: str | None, retention: RetentionParams) -> int:
-    store = ActionStore(open_store(args.actions, url))
+    store = ActionStore(store_url(args.actions, url))
     try:
         if args.command == "limits" and args.verb == "list":
             acts = store.actions()

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-log = logging.getLogger("pipelines.tracking")
+log = logging.getLogger("pipelines.support.tracking")
 
 EXPERIMENT = "credit-default"
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.common import setup_logging
+from pipelines.support.logs import setup_logging
 
-log = logging.getLogger("pipelines.stage")
+log = logging.getLogger("pipelines.support.stage")
 
 StageMain = Callable[..., None]
 

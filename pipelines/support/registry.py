@@ -20,9 +20,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from creditrisk.models.export import Column
+from creditrisk.models.output import Column
 from creditrisk.models.pyfunc import load_scorer
-from pipelines import tracking
+from pipelines.support import tracking
 
 MODEL_NAME = "credit-default"
 CHAMPION = "champion"

@@ -15,7 +15,8 @@ from creditrisk.contract import TABLES
 from creditrisk.features.build import build_features
 from creditrisk.features.engine import connect
 from creditrisk.features.labels import as_of_frame
-from pipelines.params import FeatureParams, Params
+from pipelines.support.params import FeatureParams, Params
+from pipelines.support.settings import feature_settings
 
 
 def connect_engine(p: FeatureParams) -> Any:
@@ -43,11 +44,7 @@ def snapshot_features(
     plan = build_features(
         tables,
         as_of_dates=ibis.memtable(as_of_frame(list(as_of_dates), horizon_months=horizon_months)),
-        windows=p.windows_days,
-        static=p.static,
-        protected=p.protected,
-        dpd_threshold_days=params.labels.dpd_threshold_days,
-        end_date=params.data.end_date,
+        settings=feature_settings(params),
     )
     features = plan.table.to_pandas()
     n_customers = int(tables["customers"].count().to_pyarrow().as_py())

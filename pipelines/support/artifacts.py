@@ -2,7 +2,7 @@
 
 A folder's root path comes from ``dvc.yaml`` (the stage's command line); the names of the
 files inside it are fixed here, and the stages, tests and benchmarks that read them go
-through these classes (:mod:`pipelines.model_files` reads the model files into objects).
+through these classes (:mod:`pipelines.support.loaders` reads the model files into objects).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Read the trained model's files (named in :mod:`pipelines.artifacts`) into objects."""
+"""Read the trained model's files (named in :mod:`pipelines.support.artifacts`) into objects."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import lightgbm as lgb
 from creditrisk.models.calibration import Calibrator
 from creditrisk.models.matrix import FeatureSpec
 from creditrisk.models.scorecard import ScorecardTable
-from pipelines.artifacts import CalibrationDir, ModelsDir, read_json
+from pipelines.support.artifacts import CalibrationDir, ModelsDir, read_json
 
 
 def read_booster(models: ModelsDir) -> lgb.Booster:

@@ -8,7 +8,7 @@ the override file is taken relative to that file. Each stage's command from ``dv
 runs inside the project folder, so every output lands there, and the MLflow store is the
 project's own unless ``MLFLOW_TRACKING_URI`` is set.
 
-Usage: python -m pipelines.run --project build/german-credit
+Usage: python -m pipelines.support.run --project build/german-credit
            --overrides examples/german_credit/params.yaml [--until model_card]
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from pipelines.common import setup_logging
+from pipelines.support.logs import setup_logging
 
-log = logging.getLogger("pipelines.run")
+log = logging.getLogger("pipelines.support.run")
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,12 +1,10 @@
-"""Shared I/O for the stages: logging, atomic writes of tables and JSON."""
+"""File helpers of the stages: atomic writes of files, folders, tables and JSON."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,19 +14,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log lines a newcomer can read: time, stage module, message."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-        force=True,
-    )
-    # Great Expectations logs every config save at INFO; keep its warnings only.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -109,29 +94,3 @@ class ParquetAppender:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-
-
-PSEUDONYM_KEY_ENV = "CREDITRISK_PSEUDONYM_KEY"
-PSEUDONYM_KEY_FILE = Path.home() / ".config" / "creditrisk" / "pseudonym.key"
-
-
-def pseudonym_key() -> bytes:
-    """The secret key for customer pseudonyms: ``$CREDITRISK_PSEUDONYM_KEY`` (text), else a
-    random key kept in ``~/.config/creditrisk/pseudonym.key`` (created on first use, owner
-    read-only), so pseudonyms agree across runs on one machine. Never a file in the repo."""
-    log = logging.getLogger("pipelines.common")
-    value = os.environ.get(PSEUDONYM_KEY_ENV)
-    if value:
-        return value.encode("utf-8")
-    if not PSEUDONYM_KEY_FILE.exists():
-        PSEUDONYM_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(PSEUDONYM_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(os.urandom(32).hex())
-        log.warning(
-            "%s is not set: created a random pseudonymisation key in %s. Set the variable "
-            "(from your secret store) to keep pseudonyms stable across machines.",
-            PSEUDONYM_KEY_ENV,
-            PSEUDONYM_KEY_FILE,
-        )
-    return PSEUDONYM_KEY_FILE.read_text().strip().encode("utf-8")
