@@ -13,11 +13,12 @@ import logging
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from creditrisk.models.calibration import calibrate_margin
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import design_matrix
-from creditrisk.models.slices import early_stopping_mask
+from creditrisk.models.slices import role_mask
 from pipelines.support import tracking
 from pipelines.support.artifacts import CalibrationDir, ModelsDir, SplitDir
 from pipelines.support.files import reset_dir, write_json
@@ -32,12 +33,8 @@ def main(models: Path, split: Path, out: Path, metrics: Path) -> None:
     params = load_params()
     m = ModelsDir(models)
     calibration = SplitDir(split).read("calibration")
-    held = ~early_stopping_mask(
-        calibration,
-        months=params.train.early_stopping_months,
-        seed=params.train.seed,
-        position=params.train.early_stopping_slice,
-    )
+    roles = pd.read_parquet(m.calibration_roles)
+    held = ~role_mask(calibration, roles, "early_stopping")
     rows = calibration[held]
     calibrator, summary = calibrate_margin(
         margin(read_booster(m), design_matrix(rows, read_spec(m), table="calibration")),

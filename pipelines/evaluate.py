@@ -80,6 +80,7 @@ def main(
         fitted,
         split_kind=read_json(split_metrics)["kind"],
         settings=settings(params),
+        calibration_roles=pd.read_parquet(m.calibration_roles),
         truth=oracle,
     )
     _write(ev, metrics, plots, reports, predictions)
@@ -114,9 +115,6 @@ def settings(params: Params) -> EvaluationSettings:
         ),
         gate_development=e.gate.development,
         gate_on_failure=e.gate.on_failure,
-        early_stopping_months=params.train.early_stopping_months,
-        early_stopping_slice=params.train.early_stopping_slice,
-        early_stopping_seed=params.train.seed,
     )
 
 

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from creditrisk.models import strategy as st
 from creditrisk.models.pyfunc import load_scorer_folder
-from creditrisk.models.scorer import Scorer
 from creditrisk.reports import portfolio
 from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
 from pipelines.support.artifacts import SplitDir, read_json
@@ -54,7 +52,7 @@ def main(
     params = load_params()
     model, periods = load_scorer_folder(scorer), SplitDir(split)
     test = periods.read("test")
-    cutoffs, grades = _tables(model, test, params)
+    cutoffs, grades = st.decision_tables(model, test, cutoffs=params.strategy.cutoffs)
     log.info("information value of every feature on the train period")
     ivs = _iv(periods.read("train"), read_json(dictionary), params)
     end = params.data.end_date
@@ -66,32 +64,6 @@ def main(
     summary = summarise(cutoffs, grades, ivs, vint, rolls, labels=params.labels.model_dump())
     _write(summary, cutoffs, grades, ivs, vint, rolls, (out, iv, vintage, roll_rates))
     log.info("%s", summary.headline)
-
-
-def _tables(model: Scorer, test: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    decisions = model.score(test)
-    income_col = model.policy.income_column
-    income = (
-        pd.to_numeric(test[income_col], errors="coerce").to_numpy("float64")
-        if income_col in test.columns
-        else np.full(len(test), np.nan)
-    )
-    limits = st.uncut_limits(model.policy, decisions, income)
-    y = test["default"].to_numpy("float64")
-    m = model.policy.model_limits
-    in_force = model.policy.limit_in_force.value
-    cutoffs = st.cutoff_table(
-        decisions["pd"].to_numpy("float64"),
-        y,
-        limits[f"{in_force}_limit"].to_numpy("float64"),
-        lgd=m.lgd,
-        policy_cutoff=m.pd_cutoff,
-        cutoffs=params.strategy.cutoffs,
-    )
-    grades = st.grade_table(
-        decisions, y, limits, grades=model.policy.grades, lgd=m.lgd, in_force=in_force
-    )
-    return cutoffs, grades
 
 
 def _iv(train: pd.DataFrame, dictionary: dict[str, Any], params: Params) -> pd.DataFrame:

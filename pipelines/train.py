@@ -21,7 +21,7 @@ from creditrisk.models.training import (
 )
 from pipelines.support import tracking
 from pipelines.support.artifacts import ModelsDir, SplitDir, read_json
-from pipelines.support.files import reset_dir, write_json
+from pipelines.support.files import reset_dir, write_json, write_table
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
@@ -45,7 +45,7 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     write_json(result.scorecard.to_dict(), models.scorecard)
     result.direction_review.to_csv(models.monotone_review, index=False)
     result.pruning.to_csv(models.pruning, index=False)
-    result.pruning.to_csv(models.pruning, index=False)
+    write_table(result.calibration_roles, models.calibration_roles)
     if result.trials:
         write_json(result.trials, models.search_trials)
     write_json(result.summary.to_dict(), metrics)
@@ -69,10 +69,6 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
 def settings(params: Params) -> TrainingSettings:
     """The training settings from the train, challenger and scaling sections."""
     p, c, sc = params.train, params.challenger, params.scaling
-    if p.search.enabled:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is noise
     return TrainingSettings(
         lightgbm=p.lightgbm_params(),
         exclude=p.exclude,

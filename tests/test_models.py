@@ -14,7 +14,7 @@ from creditrisk.models.calibration import PD_FLOOR, Calibrator
 from creditrisk.models.lgbm import margin, train_lightgbm
 from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
-from creditrisk.models.slices import early_stopping_mask
+from creditrisk.models.slices import calibration_roles, early_stopping_mask
 
 BANDS = [("A", 0.01), ("B", 0.05), ("C", 1.0)]
 
@@ -210,20 +210,27 @@ def test_gate_development_is_the_calibration_months_nearest_the_test() -> None:
         gate=GateThresholds(),
         gate_development="calibration",
         gate_on_failure="warn",
-        early_stopping_months=2,
     )
+    cal = preds[preds["split"] == "calibration"]
+
+    def roles(frame: pd.DataFrame, position: str = "last") -> pd.DataFrame:
+        return calibration_roles(frame, months=2, seed=0, position=position)  # type: ignore[arg-type]
+
     # the slice at the last end is the development sample: March and April
-    last = development_rows(preds, settings)
+    last = development_rows(preds, settings, roles(cal))
     assert sorted(last["as_of"].dt.month.unique()) == [3, 4]
     # the slice at the first end (January, February): the months after it
-    first = development_rows(preds, dataclasses.replace(settings, early_stopping_slice="first"))
+    first = development_rows(preds, settings, roles(cal, "first"))
     assert sorted(first["as_of"].dt.month.unique()) == [3, 4]
     assert len(first) == len(last) == 4
     # one as_of: the half of the customers that only fitted the calibrator
-    single = preds[preds["split"] == "calibration"].assign(as_of=months[0])
-    half = development_rows(single, settings)
+    single = cal.assign(as_of=months[0])
+    half = development_rows(single, settings, roles(single))
     slice_ = single[early_stopping_mask(single, months=2, seed=0)]
     assert len(half) == 4 and set(half["customer_id"]).isdisjoint(slice_["customer_id"])
+    # the train period: all of it, whatever the roles say
+    train_dev = dataclasses.replace(settings, gate_development="train")
+    assert development_rows(preds.assign(split="train"), train_dev, roles(cal)).shape[0] == 10
 
 
 def _risk_data(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines import ops
+from pipelines.support import command_line as ops
 from tests.conftest import REPO, set_params
 from tests.pipeline_run import inside, new_project
 

@@ -357,7 +357,7 @@ def test_the_creditrisk_command(project: Path, capsys: pytest.CaptureFixture[str
     """`creditrisk limits|alerts|erase|retention|end-date` on a project folder: every
     change is recorded with who and why; a request that cannot be carried out exits 1
     with a plain message."""
-    from pipelines import ops
+    from pipelines.support import command_line as ops
     from pipelines.support.action_store import store_url
 
     store = ActionStore(store_url(Path("data/actions"), None))

@@ -87,6 +87,12 @@ class ModelsDir:
     def run_file(self) -> Path:
         return self.root / "mlflow_run.json"
 
+    @property
+    def calibration_roles(self) -> Path:
+        """Each calibration row's role: early stopping, or fitting the calibrator, and
+        the gate's development rows (chosen by train, read by calibrate and evaluate)."""
+        return self.root / "calibration_roles.parquet"
+
 
 @dataclass(frozen=True)
 class CalibrationDir:

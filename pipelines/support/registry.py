@@ -23,10 +23,11 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from creditrisk.models.output import Column
 from creditrisk.models.pyfunc import load_scorer
 from pipelines.support import tracking
+from pipelines.support.code_deps import scorer_code
 
 MODEL_NAME = "credit-default"
 CHAMPION = "champion"
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyarrow")
 
 
@@ -62,9 +63,14 @@ def _schema(columns: list[Column]) -> Schema:
 
 
 def copy_code(staging: Path) -> Path:
-    """The package's code, as the exported model carries it (without the generator)."""
+    """The package's code as the exported model carries it: the modules the scorer runs
+    (:func:`~pipelines.support.code_deps.scorer_code`), so an edit of any other module
+    changes neither the model folder nor, through ``dvc.yaml``, the export stage."""
     code = staging / "creditrisk"
-    shutil.copytree(SRC, code, ignore=shutil.ignore_patterns("__pycache__", "synthetic"))
+    for path in sorted(scorer_code()):
+        target = code / path.relative_to(SRC)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
     return code
 
 

@@ -30,7 +30,7 @@ import yaml
 from pipelines.support.logs import setup_logging
 
 log = logging.getLogger("pipelines.support.run")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def merged_params(base: dict[str, Any], overrides: dict[str, Any], origin: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from creditrisk.models.calibration import Calibrator
 from creditrisk.models.lgbm import margin
 from creditrisk.models.matrix import FeatureSpec, design_matrix
 from creditrisk.models.scorecard import ScorecardTable
-from creditrisk.models.slices import SlicePosition, development_mask
+from creditrisk.models.slices import role_mask
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,6 @@ class EvaluationSettings:
     gate: GateThresholds
     gate_development: str
     gate_on_failure: str
-    early_stopping_months: int = 2
-    early_stopping_seed: int = 0
-    early_stopping_slice: SlicePosition = "last"
 
 
 @dataclass(frozen=True)
@@ -199,6 +196,7 @@ def evaluate_model(
     *,
     split_kind: str,
     settings: EvaluationSettings,
+    calibration_roles: pd.DataFrame,
     truth: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Score the train, calibration and test periods and measure the model on them.
@@ -208,6 +206,8 @@ def evaluate_model(
         models: the fitted booster, calibrator, challenger and feature spec.
         split_kind: ``out_of_time`` or ``random_by_customer`` (from the split stage).
         settings: bins, bootstrap, bands, scaling and gate thresholds.
+        calibration_roles: :func:`~creditrisk.models.slices.calibration_roles`, as the
+            train stage chose them (the gate's development rows).
         truth: the synthetic generator's true PD per (customer_id, as_of), when known.
     """
     preds = pd.concat(
@@ -253,7 +253,7 @@ def evaluate_model(
         psi_by_month=_monthly_summary(by_month),
         psi=psi,
         grades=_grade_outcomes(tables["grades"]),
-        gate=_gate(preds, period["test"], psi.score, settings),
+        gate=_gate(preds, period["test"], psi.score, settings, calibration_roles),
         oracle=None if truth is None else OracleReport(test=oracle_metrics(test, truth)),
     )
     return Evaluation(report, preds, tables, _curves(test, tables, settings))
@@ -406,8 +406,9 @@ def _gate(
     test: ClassificationMetrics,
     score_psi: float,
     settings: EvaluationSettings,
+    roles: pd.DataFrame,
 ) -> GateVerdict:
-    dev_rows = development_rows(preds, settings)
+    dev_rows = development_rows(preds, settings, roles)
     y, pd_ = dev_rows["default"].to_numpy(), dev_rows["pd"].to_numpy()
     dev = {"auc": float(roc_auc_score(y, pd_)), "ks": 100 * mx.ks_statistic(y, pd_)}
     intervals = _drop_intervals(preds, dev_rows, settings)
@@ -451,25 +452,21 @@ def _drop_intervals(
     return out
 
 
-def development_rows(preds: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+def development_rows(
+    preds: pd.DataFrame, settings: EvaluationSettings, roles: pd.DataFrame
+) -> pd.DataFrame:
     """The rows the gate measures development performance on.
 
-    ``calibration``: :func:`~creditrisk.models.slices.development_mask` of the calibration
-    period (the months nearest the test period that the model was not fitted on). Earlier
-    months can belong to another regime (a stress period's tail) and would fail or pass the
-    gate for that reason alone. ``train``: the train period.
+    ``calibration``: the calibration rows ``roles`` marks ``development`` (the months
+    nearest the test period that the model was not fitted on; see
+    :func:`~creditrisk.models.slices.development_mask`). Earlier months can belong to
+    another regime (a stress period's tail) and would fail or pass the gate for that
+    reason alone. ``train``: the train period.
     """
     part = preds[preds["split"] == settings.gate_development]
     if settings.gate_development != "calibration":
         return part
-    return part[
-        development_mask(
-            part,
-            months=settings.early_stopping_months,
-            seed=settings.early_stopping_seed,
-            position=settings.early_stopping_slice,
-        )
-    ]
+    return part[role_mask(part, roles, "development")]
 
 
 def _curves(

@@ -96,6 +96,9 @@ def search_lightgbm(
     """
     import optuna
 
+    # One log line per trial is noise; the stage logs the search's result.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
     def objective(trial: optuna.Trial) -> float:
         trial_params = {
             **params,

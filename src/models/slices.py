@@ -7,6 +7,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
+
 SlicePosition = Literal["first", "last"]
 
 
@@ -55,3 +57,42 @@ def development_mask(
     chosen = early_stopping_mask(calibration, months=months, seed=seed, position=position)
     several_months = calibration["as_of"].nunique() > 1
     return chosen if position == "last" and several_months else ~chosen
+
+
+def calibration_roles(
+    calibration: pd.DataFrame, *, months: int, seed: int, position: SlicePosition = "last"
+) -> pd.DataFrame:
+    """What each calibration row is for, decided once by the stage that trains: the keys
+    (customer_id, as_of) with ``early_stopping`` (:func:`early_stopping_mask`; the others
+    fit the calibrator) and ``development`` (:func:`development_mask`, the gate's rows).
+    The later stages read this table instead of recomputing the slice from settings."""
+    return pd.DataFrame(
+        {
+            **{k: calibration[k].to_numpy() for k in SNAPSHOT_KEY},
+            "early_stopping": early_stopping_mask(
+                calibration, months=months, seed=seed, position=position
+            ),
+            "development": development_mask(
+                calibration, months=months, seed=seed, position=position
+            ),
+        }
+    )
+
+
+def role_mask(frame: pd.DataFrame, roles: pd.DataFrame, role: str) -> np.ndarray:
+    """``roles[role]`` for each row of ``frame`` (matched by key; a row the roles do not
+    list is False).
+
+    Raises:
+        ValueError: ``role`` is not a column of ``roles``.
+    """
+    if role not in roles.columns:
+        raise ValueError(f"calibration roles have no column {role!r}")
+    keys = list(SNAPSHOT_KEY)
+    # Both sides as the same types, whatever the file round trip did to them.
+    left = frame[keys].assign(customer_id=frame["customer_id"].astype(str))
+    right = roles[[*keys, role]].assign(customer_id=roles["customer_id"].astype(str))
+    left["as_of"] = pd.to_datetime(left["as_of"])
+    right["as_of"] = pd.to_datetime(right["as_of"])
+    merged = left.merge(right, on=keys, how="left", validate="many_to_one")
+    return merged[role].fillna(False).to_numpy(dtype=bool)

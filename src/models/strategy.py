@@ -23,6 +23,7 @@ import pandas as pd
 from creditrisk.governance.monotonicity import scorecard_trend
 from creditrisk.models.metrics import wilson_interval
 from creditrisk.models.policy import Policy, credit_limits
+from creditrisk.models.scorer import Scorer
 
 CUTOFFS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30, 0.50, 1.0)
 
@@ -179,3 +180,33 @@ def information_values(
             }
         )
     return pd.DataFrame(rows).sort_values("iv", ascending=False).reset_index(drop=True)
+
+
+def decision_tables(
+    model: Scorer, test: pd.DataFrame, *, cutoffs: Sequence[float]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cut-off table and the final-grade table of a scorer's decisions on a labelled
+    period (its income column, when present, caps the limits)."""
+    decisions = model.score(test)
+    income_col = model.policy.income_column
+    income = (
+        pd.to_numeric(test[income_col], errors="coerce").to_numpy("float64")
+        if income_col in test.columns
+        else np.full(len(test), np.nan)
+    )
+    limits = uncut_limits(model.policy, decisions, income)
+    y = test["default"].to_numpy("float64")
+    m = model.policy.model_limits
+    in_force = model.policy.limit_in_force.value
+    table = cutoff_table(
+        decisions["pd"].to_numpy("float64"),
+        y,
+        limits[f"{in_force}_limit"].to_numpy("float64"),
+        lgd=m.lgd,
+        policy_cutoff=m.pd_cutoff,
+        cutoffs=tuple(cutoffs),
+    )
+    grades = grade_table(
+        decisions, y, limits, grades=model.policy.grades, lgd=m.lgd, in_force=in_force
+    )
+    return table, grades

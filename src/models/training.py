@@ -22,7 +22,7 @@ from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.pruning import prune_correlated
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
-from creditrisk.models.slices import SlicePosition, early_stopping_mask
+from creditrisk.models.slices import SlicePosition, calibration_roles
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class TrainingResult:
     direction_review: pd.DataFrame
     summary: TrainSummary
     pruning: pd.DataFrame
+    calibration_roles: pd.DataFrame  # slices.calibration_roles: what each row is for
 
 
 def fit_models(
@@ -124,14 +125,13 @@ def fit_models(
     calls :func:`creditrisk.governance.monotonicity.check_monotonicity`.
     """
     s = settings
-    valid = calibration[
-        early_stopping_mask(
-            calibration,
-            months=s.early_stopping_months,
-            seed=s.seed,
-            position=s.early_stopping_slice,
-        )
-    ]
+    roles = calibration_roles(
+        calibration,
+        months=s.early_stopping_months,
+        seed=s.seed,
+        position=s.early_stopping_slice,
+    )
+    valid = calibration[roles["early_stopping"].to_numpy()]
     spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
     before = len(spec.features)
     spec, pruning = _prune(train, spec, s)
@@ -187,7 +187,9 @@ def fit_models(
         features_before_pruning=before,
         features_pruned=before - len(spec.features),
     )
-    return TrainingResult(booster, spec, card, params, trials, sweeps, review, summary, pruning)
+    return TrainingResult(
+        booster, spec, card, params, trials, sweeps, review, summary, pruning, roles
+    )
 
 
 def _prune(
