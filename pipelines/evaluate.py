@@ -32,6 +32,7 @@ from creditrisk.models.evaluation import (
 from pipelines.support import tracking
 from pipelines.support.artifacts import (
     CalibrationDir,
+    EvaluateReports,
     ModelsDir,
     SplitDir,
     predictions_file,
@@ -121,12 +122,13 @@ def settings(params: Params) -> EvaluationSettings:
 def _write(ev: Evaluation, metrics: Path, plots: Path, reports: Path, predictions: Path) -> None:
     reset_dir(reports)
     reset_dir(plots)
+    target = EvaluateReports(reports)
     for name, table in ev.tables.items():
-        table.to_csv(reports / f"{name}.csv", index=False)
+        table.to_csv(target.table(name), index=False)
     for name, columns in PLOT_FILES.items():
         ev.curves[name][columns].to_csv(plots / f"{name}.csv", index=False)
     for name, fig in figures.evaluation_figures(ev).items():
-        fig.savefig(reports / f"{name}.png", dpi=110)
+        fig.savefig(target.figure(name), dpi=110)
         plt.close(fig)
     write_json(ev.report.to_dict(), metrics)
     write_table(ev.predictions, predictions_file(predictions))

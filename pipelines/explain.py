@@ -34,7 +34,14 @@ from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.models.recourse import find_recourse, levers, verify_recourse
 from creditrisk.models.scorer import Scorer
 from pipelines.support import tracking
-from pipelines.support.artifacts import ModelsDir, SplitDir, decisions_file, read_json
+from pipelines.support.artifacts import (
+    ExplainReports,
+    ModelsDir,
+    SplitDir,
+    decisions_file,
+    read_json,
+    recourse_file,
+)
 from pipelines.support.files import reset_dir, write_json, write_table
 from pipelines.support.params import load_params
 from pipelines.support.stage import cli
@@ -58,18 +65,19 @@ def main(
         tolerance=e.additivity_tolerance,
     )
     reset_dir(out)
-    result.importance.to_csv(out / "importance.csv", index=False)
-    result.frequency.to_csv(out / "reason_frequency.csv", index=False)
+    target = ExplainReports(out)
+    result.importance.to_csv(target.importance, index=False)
+    result.frequency.to_csv(target.reason_frequency, index=False)
     figures = explain_figures(
         result, plot_rows=e.plot_rows, dependence_top=e.dependence_top, seed=e.seed
     )
     _save(figures, out)
     summary = result.summary
-    write_json(summary.to_dict(), out / "summary.json")
+    write_json(summary.to_dict(), target.summary)
     reset_dir(decisions)
     write_table(result.decisions, decisions_file(decisions))
     recourse = _recourse(scorer, model, test, result.decisions, entries)
-    write_table(recourse, decisions / "recourse.parquet")
+    write_table(recourse, recourse_file(decisions))
     _track(models, out, e.model_dump(), summary)
     log.info(
         "top features: %s; additivity error %.2e log-odds",
@@ -125,7 +133,7 @@ def _recourse(
 
 def _save(figures: dict[str, Figure], out: Path) -> None:
     for name, fig in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        fig.savefig(ExplainReports(out).figure(name), dpi=110, bbox_inches="tight")
         plt.close(fig)
 
 

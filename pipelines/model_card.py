@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -41,7 +42,7 @@ from creditrisk.reports.model_card import (
 )
 from creditrisk.reports.strategy_report import StrategySummary
 from pipelines.support import tracking
-from pipelines.support.artifacts import ModelsDir, decisions_file, read_json
+from pipelines.support.artifacts import ModelsDir, ReportsDir, decisions_file, read_json
 from pipelines.support.files import atomic_path, write_json
 from pipelines.support.loaders import read_spec
 from pipelines.support.params import Params, load_params
@@ -50,19 +51,13 @@ from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.model_card")
 
-FIGURES = {
-    "roc": "evaluate/roc.png",
-    "ks": "evaluate/ks.png",
-    "gains": "evaluate/gains.png",
-    "calibration": "evaluate/calibration.png",
-    "psi": "evaluate/psi.png",
-    "psi_by_month": "evaluate/psi_by_month.png",
-    "importance": "explain/importance.png",
-    "beeswarm": "explain/beeswarm.png",
-    "cutoffs": "strategy/cutoffs.png",
-    "vintage": "strategy/vintage.png",
-    "roll_rates": "strategy/roll_rates.png",
-}
+# The card's figures: (name in the card, report folder, figure name).
+FIGURES = (
+    *((n, "evaluate", n) for n in ("roc", "ks", "gains", "calibration", "psi", "psi_by_month")),
+    ("importance", "explain", "importance"),
+    ("beeswarm", "explain", "beeswarm"),
+    *((n, "strategy", n) for n in ("cutoffs", "vintage", "roll_rates")),
+)
 
 
 def main(
@@ -110,50 +105,59 @@ def _facts(
     out: Path,
 ) -> ModelCardFacts:
     """Everything the card states, read from this run's reports and artifacts."""
-    export = ExportReport.from_dict(read_json(reports / "export.json"))
+    r = ReportsDir(reports)
+    export = ExportReport.from_dict(read_json(r.export))
     card = params.model_card
     return ModelCardFacts(
-        model={
-            "name": export.model_name,
-            "version": export.model_version,
-            "alias": export.alias,
-            "run_id": export.run_id,
-            "git_commit": tracking.git_commit(),
-            "created": tracking.git_commit_date(),
-        },
+        model=_model(export),
         purpose=card.purpose,
         intended_use=card.intended_use,
         limitations=card.limitations,
         lineage={k.removeprefix("dvc."): v for k, v in tracking.dvc_lock_hashes().items()},
-        split=read_json(reports / "split.json"),
-        validation=read_json(reports / "validation/summary.json"),
+        split=read_json(r.split),
+        validation=read_json(r.validation),
         labels=params.labels.model_dump(),
         dictionary=read_json(dictionary),
         model_features=read_spec(ModelsDir(models)).features,
-        metrics=EvaluationReport.from_dict(read_json(reports / "metrics.json")),
+        metrics=EvaluationReport.from_dict(read_json(r.metrics)),
         calibration_method=params.calibrate.method,
-        calibration_table=pd.read_csv(reports / "evaluate/calibration.csv"),
-        grade_table=pd.read_csv(reports / "evaluate/grades.csv"),
-        psi_table=pd.read_csv(reports / "evaluate/psi.csv"),
+        calibration_table=pd.read_csv(r.evaluate.table("calibration")),
+        grade_table=pd.read_csv(r.evaluate.table("pd_bands")),
+        psi_table=pd.read_csv(r.evaluate.table("psi")),
         policy=Policy.from_dict(read_json(Path(scorer_artifacts(scorer)["policy"]))),
-        importance=pd.read_csv(reports / "explain/importance.csv"),
-        reason_frequency=pd.read_csv(reports / "explain/reason_frequency.csv"),
-        explain_summary=ExplainSummary.from_dict(read_json(reports / "explain/summary.json")),
+        importance=pd.read_csv(r.explain.importance),
+        reason_frequency=pd.read_csv(r.explain.reason_frequency),
+        explain_summary=ExplainSummary.from_dict(read_json(r.explain.summary)),
         fairness=fairness,
         fairness_thresholds=card.fairness.model_dump(exclude={"attributes"}),
         example=example_decision(scored, reasons=params.policy.reasons, key=pseudonym_key()),
-        figures={
-            name: os.path.relpath(reports / rel, out.parent)
-            for name, rel in FIGURES.items()
-            if (reports / rel).exists()
-        },
+        figures=_figures(r, out),
         promotion=export.promotion,
         champion_version=export.champion_version,
-        monitor=_monitor(reports / "monitor.json"),
-        strategy=StrategySummary.from_dict(read_json(reports / "strategy/summary.json")),
-        cutoffs=pd.read_csv(reports / "strategy/cutoffs.csv"),
-        strategy_grades=pd.read_csv(reports / "strategy/grades.csv"),
+        monitor=_monitor(r.monitor),
+        strategy=StrategySummary.from_dict(read_json(r.strategy.summary)),
+        cutoffs=pd.read_csv(r.strategy.cutoffs),
+        strategy_grades=pd.read_csv(r.strategy.grades),
     )
+
+
+def _model(export: ExportReport) -> dict[str, Any]:
+    return {
+        "name": export.model_name,
+        "version": export.model_version,
+        "alias": export.alias,
+        "run_id": export.run_id,
+        "git_commit": tracking.git_commit(),
+        "created": tracking.git_commit_date(),
+    }
+
+
+def _figures(r: ReportsDir, out: Path) -> dict[str, str]:
+    """The figures that exist, as paths relative to the card."""
+    folders = {"evaluate": r.evaluate.figure, "explain": r.explain.figure}
+    figure = {**folders, "strategy": r.strategy.figure}
+    paths = {name: figure[folder](fig) for name, folder, fig in FIGURES}
+    return {n: os.path.relpath(p, out.parent) for n, p in paths.items() if p.exists()}
 
 
 def _monitor(path: Path) -> MonitorReport | None:

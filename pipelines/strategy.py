@@ -31,7 +31,7 @@ from creditrisk.models import strategy as st
 from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.reports import portfolio
 from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
-from pipelines.support.artifacts import SplitDir, read_json
+from pipelines.support.artifacts import SplitDir, StrategyReports, read_json
 from pipelines.support.files import reset_dir, write_json
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
@@ -87,15 +87,16 @@ def _write(
 ) -> None:
     out, iv, vintage, roll_rates = paths
     reset_dir(out)
-    cutoffs.to_csv(out / "cutoffs.csv", index=False)
-    grades.to_csv(out / "grades.csv", index=False)
+    target = StrategyReports(out)
+    cutoffs.to_csv(target.cutoffs, index=False)
+    grades.to_csv(target.grades, index=False)
     ivs.to_csv(iv, index=False)
     vint.to_csv(vintage, index=False)
     rolls.to_csv(roll_rates, index=False)
     for name, fig in strategy_figures(cutoffs, grades, vint, rolls).items():
-        fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        fig.savefig(target.figure(name), dpi=110, bbox_inches="tight")
         plt.close(fig)
-    write_json(summary.to_dict(), out / "summary.json")
+    write_json(summary.to_dict(), target.summary)
 
 
 if __name__ == "__main__":

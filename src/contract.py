@@ -82,6 +82,10 @@ REPAYMENTS = TableSpec(
     },
     nullable=frozenset({"paid_date", "amount_paid"}),
 )
+PAID_TOLERANCE = 0.005
+"""Currency units: an installment paid to within half a cent is paid (rounding on amounts
+paid in several parts), for the features, the labels and the monitoring signals alike."""
+
 SNAPSHOT_KEY = ("customer_id", "as_of")
 """The key of a snapshot: of the outcomes table, the feature table and every frame after it."""
 LABEL_COLUMNS = ("default", "label_complete")

@@ -56,7 +56,7 @@ def test_gains_table_by_hand() -> None:
 def test_grades_at_band_edges() -> None:
     grades = mx.assign_grades(np.array([0.0001, 0.01, 0.0101, 0.05, 0.5, 1.0]), bands=BANDS)
     assert grades.tolist() == ["A", "A", "B", "B", "C", "C"]
-    table = mx.grade_table(np.array([0, 0, 1, 0]), np.array([0.005, 0.02, 0.3, 0.4]), bands=BANDS)
+    table = mx.pd_band_table(np.array([0, 0, 1, 0]), np.array([0.005, 0.02, 0.3, 0.4]), bands=BANDS)
     assert table["count"].tolist() == [1, 1, 2]
     assert table["observed_rate"].tolist() == [0.0, 0.0, 0.5]
 

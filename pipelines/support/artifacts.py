@@ -115,6 +115,11 @@ def decisions_file(folder: Path) -> Path:
     return folder / "decisions.parquet"
 
 
+def recourse_file(folder: Path) -> Path:
+    """``data/explain``: recourse for the declined and limited test-period decisions."""
+    return folder / "recourse.parquet"
+
+
 def scores_file(folder: Path) -> Path:
     """``data/scores``: one decision per customer at the scored snapshot."""
     return folder / "scores.parquet"
@@ -123,3 +128,100 @@ def scores_file(folder: Path) -> Path:
 def alerts_file(folder: Path) -> Path:
     """``data/alerts``: the early warnings of the monitored snapshot."""
     return folder / "alerts.parquet"
+
+
+@dataclass(frozen=True)
+class EvaluateReports:
+    """``reports/evaluate``: the evaluate stage's tables (``<name>.csv``) and figures."""
+
+    root: Path
+
+    def table(self, name: str) -> Path:
+        return self.root / f"{name}.csv"
+
+    def figure(self, name: str) -> Path:
+        return self.root / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class ExplainReports:
+    """``reports/explain``: global importance, reason frequency, the summary, figures."""
+
+    root: Path
+
+    @property
+    def importance(self) -> Path:
+        return self.root / "importance.csv"
+
+    @property
+    def reason_frequency(self) -> Path:
+        return self.root / "reason_frequency.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    def figure(self, name: str) -> Path:
+        return self.root / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class StrategyReports:
+    """``reports/strategy``: cut-offs, final grades (after the rating rules), the summary."""
+
+    root: Path
+
+    @property
+    def cutoffs(self) -> Path:
+        return self.root / "cutoffs.csv"
+
+    @property
+    def grades(self) -> Path:
+        return self.root / "grades.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    def figure(self, name: str) -> Path:
+        return self.root / f"{name}.png"
+
+
+@dataclass(frozen=True)
+class ReportsDir:
+    """``reports``: every stage's report as the model card reads it. The writing stages
+    get these paths from ``dvc.yaml``; the names here must match it (a test checks)."""
+
+    root: Path
+
+    @property
+    def evaluate(self) -> EvaluateReports:
+        return EvaluateReports(self.root / "evaluate")
+
+    @property
+    def explain(self) -> ExplainReports:
+        return ExplainReports(self.root / "explain")
+
+    @property
+    def strategy(self) -> StrategyReports:
+        return StrategyReports(self.root / "strategy")
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.json"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validation" / "summary.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def monitor(self) -> Path:
+        return self.root / "monitor.json"

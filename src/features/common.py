@@ -12,9 +12,6 @@ import ibis.expr.types as ir
 
 DAY = 86_400
 DAYS_PER_MONTH = 30.4375
-# Currency units: an installment paid to within half a cent is paid (rounding on amounts
-# paid in several parts).
-PAID_TOLERANCE = 0.005
 PPM = 1_000_000  # paid-to-due ratios in parts per million: integer sums, exact on any engine
 
 

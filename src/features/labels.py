@@ -16,7 +16,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from creditrisk.features.common import DAY, PAID_TOLERANCE, seconds
+from creditrisk.contract import PAID_TOLERANCE
+from creditrisk.features.common import DAY, seconds
 
 
 def as_of_frame(as_of_dates: Sequence[date], *, horizon_months: int) -> pd.DataFrame:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from creditrisk.contract import PAID_TOLERANCE
 from creditrisk.features.common import (
     DAY,
-    PAID_TOLERANCE,
     days_between,
     exact_sum,
     seconds,

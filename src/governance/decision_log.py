@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from creditrisk.atomic import atomic_path
 from creditrisk.governance.pseudonym import pseudonymise
 
 LINEAGE_KEYS = ("model_name", "model_version", "model_alias", "mlflow_run_id", "training_data")
@@ -134,9 +135,8 @@ def append(log: Path, records: pd.DataFrame) -> Path | None:
     path = folder / f"{records['batch_id'].iloc[0]}.parquet"
     if path.exists():
         raise FileExistsError(f"decision log batch {path} exists; a batch is never rewritten")
-    tmp = folder / f".{path.name}.tmp"
-    pq.write_table(pa.Table.from_pandas(records, preserve_index=False), tmp)
-    tmp.rename(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(records, preserve_index=False), tmp)
     return path
 
 
@@ -174,9 +174,8 @@ def erase(log: Path, pseudonym: str) -> int:
             continue
         kept = table.filter(pc.invert(hit))
         if kept.num_rows:
-            tmp = path.parent / f".{path.name}.tmp"
-            pq.write_table(kept, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                pq.write_table(kept, tmp)
         else:
             path.unlink()
         removed += n

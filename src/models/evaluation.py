@@ -233,7 +233,7 @@ def evaluate_model(
     tables = {
         "gains_lightgbm": mx.gains_table(y, pd_test),
         "gains_challenger": mx.gains_table(y, test["challenger_pd"].to_numpy()),
-        "grades": mx.grade_table(y, pd_test, bands=settings.bands),
+        "pd_bands": mx.pd_band_table(y, pd_test, bands=settings.bands),
         "calibration": mx.calibration_table(y, pd_test, bins=settings.ece_bins),
         "psi": psi_table,
         "calibration_by_grade": by_grade,

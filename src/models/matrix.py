@@ -109,11 +109,16 @@ def design_matrix(frame: pd.DataFrame, spec: FeatureSpec, *, table: str = "input
             values = text.astype(object).where(known, None)
             out[name] = pd.Categorical(values, categories=levels)
         else:
-            out[name] = _numeric(col, name, table)
+            out[name] = numeric_values(col, name, table)
     return pd.DataFrame(out, index=frame.index)
 
 
-def _numeric(col: pd.Series, name: str, table: str) -> np.ndarray:
+def numeric_values(col: pd.Series, name: str, table: str) -> np.ndarray:
+    """A numeric feature column as float64 (missing as NaN), for training and scoring alike.
+
+    Raises:
+        FeatureMatrixError: a value is not a number (column, count and example rows named).
+    """
     if pd.api.types.is_bool_dtype(col):
         return col.astype("float64").to_numpy()
     if pd.api.types.is_numeric_dtype(col):

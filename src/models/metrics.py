@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
+from creditrisk.models.policy import band_positions
+
 
 def ks_statistic(y: np.ndarray, score: np.ndarray) -> float:
     """Kolmogorov-Smirnov distance between the score distributions of defaults and
@@ -120,17 +122,19 @@ def gains_table(y: np.ndarray, score: np.ndarray, *, groups: int = 10) -> pd.Dat
 
 
 def assign_grades(pd_: np.ndarray, *, bands: Sequence[tuple[str, float]]) -> np.ndarray:
-    """Grade per PD: the first band (best to worst) whose ``max_pd`` is >= the PD."""
-    limits = np.array([b for _, b in bands])
+    """Grade per PD: the first band (best to worst) whose ``max_pd`` is >= the PD (the PD
+    band, before any rating rule; :func:`creditrisk.models.policy.band_positions`)."""
     names = np.array([g for g, _ in bands], dtype=object)
-    idx = np.searchsorted(limits, np.asarray(pd_), side="left")
-    return names[np.minimum(idx, len(names) - 1)]
+    grades: np.ndarray = names[band_positions(pd_, bands)]
+    return grades
 
 
-def grade_table(
+def pd_band_table(
     y: np.ndarray, pd_: np.ndarray, *, bands: Sequence[tuple[str, float]]
 ) -> pd.DataFrame:
-    """Per grade: PD band, count, share, mean PD, defaults and observed default rate."""
+    """Per PD band (the grade before rating rules; the final grades are
+    :func:`creditrisk.models.strategy.grade_table`): PD range, count, share, mean PD,
+    defaults and observed default rate."""
     grades = assign_grades(pd_, bands=bands)
     frame = pd.DataFrame({"grade": grades, "y": y, "pd": pd_})
     rows = []

@@ -104,12 +104,18 @@ class Policy:
         )
 
 
+def band_positions(pd_: np.ndarray, bands: Sequence[tuple[str, float]]) -> np.ndarray:
+    """Position in ``bands`` (best to worst, each ``(grade, max_pd)``) of each PD's band:
+    the first whose ``max_pd`` is at least the PD. The one place PDs become grades."""
+    limits = np.array([p for _, p in bands])
+    return np.minimum(np.searchsorted(limits, np.asarray(pd_), side="left"), len(limits) - 1)
+
+
 def band_grades(policy: Policy, pd_: np.ndarray) -> np.ndarray:
-    """Index into ``policy.grades`` of each PD's band."""
-    limits = np.array([p for _, p in policy.bands])
+    """Index into ``policy.grades`` of each PD's band (before the rating rules)."""
     band_index = np.array([policy.grades.index(g) for g, _ in policy.bands])
-    pos = np.minimum(np.searchsorted(limits, pd_, side="left"), len(limits) - 1)
-    return band_index[pos]
+    index: np.ndarray = band_index[band_positions(pd_, policy.bands)]
+    return index
 
 
 def apply_rules(

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditrisk.models.calibration import Calibrator
-from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec
+from creditrisk.models.matrix import FeatureMatrixError, FeatureSpec, numeric_values
 from creditrisk.models.metrics import score_points
 from creditrisk.models.output import ID_COLUMN, output_columns
 from creditrisk.models.policy import (
@@ -127,11 +127,7 @@ class Scorer:
         # Column by column: each is a view converted once, with no block copy of the frame
         # (for a batch, several times faster than selecting the columns and interleaving).
         for j, name in zip(self._numeric_pos, self._numeric_list, strict=True):
-            col = frame[name]
-            if col.dtype.kind in "fiub":
-                X[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
-            else:
-                X[:, j] = _to_float(col, name)
+            X[:, j] = numeric_values(frame[name], name, "scoring input")
         for j, name in zip(self._categorical_pos, self._categorical_list, strict=True):
             X[:, j] = self._category_codes(frame[name], name)
         return X
@@ -194,7 +190,7 @@ class Scorer:
         if p.income_column in self._numeric:
             income = X[:, self._position[p.income_column]]
         elif p.income_column in frame.columns:
-            income = _to_float(frame[p.income_column], p.income_column)
+            income = numeric_values(frame[p.income_column], p.income_column, "scoring input")
         else:
             income = np.full(n, np.nan)
         limits = credit_limits(p, pd_, grade_idx, income)
@@ -365,16 +361,3 @@ def _values(frame: pd.DataFrame, name: str) -> np.ndarray:
     if isinstance(col.dtype, pd.CategoricalDtype):
         return col.astype(object).to_numpy()
     return col.to_numpy(dtype=object)
-
-
-def _to_float(col: pd.Series, name: str) -> np.ndarray:
-    converted = pd.to_numeric(col, errors="coerce")
-    bad = converted.isna() & col.notna()
-    if bad.any():
-        rows = list(col.index[bad][:5])
-        examples = ", ".join(repr(v) for v in col[bad].head(3))
-        raise FeatureMatrixError(
-            f"scoring input: column '{name}' must be numeric; {int(bad.sum())} row(s) are not, "
-            f"e.g. rows {rows}: {examples}"
-        )
-    return converted.to_numpy(dtype="float64", na_value=np.nan)

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-CENT = 0.005  # an installment paid to within half a cent is paid
+from creditrisk.contract import PAID_TOLERANCE
 
 
 def days_to_next_due(loans: pd.DataFrame, repayments: pd.DataFrame, *, as_of: date) -> pd.Series:
@@ -25,7 +25,7 @@ def days_to_next_due(loans: pd.DataFrame, repayments: pd.DataFrame, *, as_of: da
     )
     upcoming = per_installment[
         (per_installment["due_date"] >= cutoff)
-        & (per_installment["paid"] < per_installment["amount_due"] - CENT)
+        & (per_installment["paid"] < per_installment["amount_due"] - PAID_TOLERANCE)
     ].reset_index()
     upcoming = upcoming.merge(loans[["loan_id", "customer_id", "opened_at"]], on="loan_id")
     upcoming = upcoming[upcoming["opened_at"] < cutoff]  # loans opened later are not known yet
