@@ -252,7 +252,7 @@ def evaluate_model(
         calibration_by_decile=_groups(by_decile),
         psi_by_month=_monthly_summary(by_month),
         psi=psi,
-        grades=_grade_outcomes(tables["grades"]),
+        grades=_grade_outcomes(tables["pd_bands"]),
         gate=_gate(preds, period["test"], psi.score, settings, calibration_roles),
         oracle=None if truth is None else OracleReport(test=oracle_metrics(test, truth)),
     )
