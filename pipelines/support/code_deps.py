@@ -123,7 +123,8 @@ def scorer_code() -> set[Path]:
 
 
 def is_code(dep: str) -> bool:
-    return dep.startswith(_CODE)
+    """Whether a dvc.yaml dep is project code (a file or folder of src/ or pipelines/)."""
+    return dep.rstrip("/") in ("src", "pipelines") or dep.startswith(_CODE)
 
 
 def declared_code_deps(stage: dict[str, object]) -> list[str]:
