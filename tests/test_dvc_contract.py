@@ -157,36 +157,18 @@ def _declared(key: str, declared: list[str]) -> bool:
 
 
 @pytest.mark.slow
-def test_every_params_key_a_stage_reads_is_declared(tmp_path: Path) -> None:
-    """Run every stage on a small synthetic project, recording which params keys it
-    reads; each must be in its dvc.yaml ``params`` (else a changed key leaves it stale)."""
-    import importlib
+def test_every_params_key_a_stage_reads_is_declared(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> None:
+    """Every stage of the session's shared small run recorded which params keys it read;
+    each must be in its dvc.yaml ``params`` (else a changed key leaves it stale)."""
+    import json
 
-    import pipelines.support.params
-    from pipelines.support.run import stages
-    from pipelines.support.stage import run_command
-    from tests.params_recorder import recording
-    from tests.pipeline_run import inside, new_project
+    from tests.pipeline_run import SHARED_READS, session_base, shared_run
 
-    # 600 customers are too few for the model to pass the out-of-time gate; the forced
-    # promotion (a reason is mandatory) lets export serve it, and records its params too.
-    folder = new_project(
-        tmp_path / "p",
-        generate={"n_customers": 600},
-        export={"promotion": {"force": True, "reason": "params recording test, 600 customers"}},
-    )
-    read: dict[str, set[str]] = {}
-    with inside(folder):
-        todo = stages(REPO / "dvc.yaml", yaml.safe_load((folder / "params.yaml").read_text()))
-        for name, cmd in todo:
-            module = importlib.import_module(cmd.split()[2])
-            read[name] = set()
-            original = module.load_params
-            module.load_params = recording(pipelines.support.params.load_params, read[name])
-            try:
-                run_command(cmd)
-            finally:
-                module.load_params = original
+    run = shared_run(session_base(tmp_path_factory, worker_id))
+    read = json.loads((run / SHARED_READS).read_text())
+    assert set(read) == set(STAGES), f"stages not run: {set(STAGES) - set(read)}"
     undeclared = {
         name: sorted(k for k in keys if not _declared(k, STAGES[name].get("params", [])))
         for name, keys in read.items()

@@ -27,7 +27,7 @@ from creditrisk.governance.monotonicity import (
 from creditrisk.governance.pseudonym import pseudonym
 from creditrisk.models import metrics as mx
 from tests.conftest import set_params
-from tests.pipeline_run import PSEUDONYM_KEY, inside, new_project, run_pipeline
+from tests.pipeline_run import PSEUDONYM_KEY, copy_of_shared_run, inside, session_base
 
 KEY = b"0123456789abcdef0123"
 
@@ -188,10 +188,15 @@ def test_wilson_interval_and_deciles_by_hand() -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = new_project(tmp_path_factory.mktemp("governance"))
+def project(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
+    """A copy of the session's shared run, as it stands after export (no decisions
+    scored or logged yet)."""
+    folder = copy_of_shared_run(
+        session_base(tmp_path_factory, worker_id), tmp_path_factory.mktemp("governance") / "p"
+    )
+    for scored in ("data/decision_log", "data/scores"):
+        shutil.rmtree(folder / scored, ignore_errors=True)
     with inside(folder):
-        run_pipeline(folder, until="export")
         yield folder
 
 

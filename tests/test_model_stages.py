@@ -12,37 +12,32 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import calibrate, evaluate, features, generate, ingest, split, train, validate
+from pipelines import calibrate, evaluate, train
 from pipelines.support.artifacts import ModelsDir
-from tests.conftest import REPO, set_params
+from tests.conftest import set_params
+from tests.pipeline_run import copy_of_shared_run, session_base
 
 # Every test here runs on a whole small pipeline run (HTTP serving and Spark included).
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A project folder with a split feature table from 1,500 synthetic customers."""
-    folder = tmp_path_factory.mktemp("model-stages")
-    shutil.copy(REPO / "params.yaml", folder / "params.yaml")
-    set_params(folder, generate={"n_customers": 1500})
-    set_params(folder, train={"num_boost_round": 300, "learning_rate": 0.08})
-    set_params(folder, evaluate={"bootstrap": 30})
+def prepared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
+    """A project folder with a split feature table: the session's shared small run up to
+    split (its models, registry and exported scorer removed: these tests make their own)."""
+    folder = copy_of_shared_run(
+        session_base(tmp_path_factory, worker_id), tmp_path_factory.mktemp("model-stages") / "p"
+    )
+    for made in ("mlflow.db", "mlartifacts", "data/models", "data/scorer", "data/candidate"):
+        path = folder / made
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     cwd, uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
     os.chdir(folder)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     try:
-        generate.main(folder / "data/synthetic/raw", folder / "data/synthetic/truth.parquet")
-        ingest.main(folder / "data/synthetic/raw", folder / "data/raw", folder / "ingest.json")
-        validate.main(
-            folder / "data/raw", folder / "data/validated", folder / "quar", folder / "val"
-        )
-        features.main(folder / "data/validated", folder / "data/features", folder / "f.json")
-        split.main(
-            folder / "data/features/features.parquet",
-            folder / "data/split",
-            folder / "reports/split.json",
-        )
         yield folder
     finally:
         os.chdir(cwd)

@@ -193,6 +193,10 @@ def test_lender_export_runs_under_dvc_repro_and_is_never_stale(tmp_path: Path) -
             "static": ["income_monthly", "region", "segment"],
             "protected": ["gender", "birth_year"],
         },
+        # small model settings, as every whole-run test: this one is about DVC
+        train={"num_boost_round": 200},
+        evaluate={"bootstrap": 20},
+        explain={"max_rows": 3000, "plot_rows": 500, "dependence_top": 2},
     )
     assert _dvc(project, "init", "--no-scm", "-q").returncode == 0
     run = _dvc(project, "repro")

@@ -12,36 +12,25 @@ import pytest
 import yaml
 
 from tests.pipeline_run import (
+    LOCK_HASHES,
     PSEUDONYM_KEY,
     execute_notebook,
     inside,
-    new_project,
-    run_pipeline,
+    session_base,
+    shared_run,
 )
 
 # Every test here runs on a whole small pipeline run (notebooks included).
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-LOCK_HASHES = {
-    "data/raw": "aaaa1111bbbb2222cccc3333dddd4444.dir",
-    "data/validated": "eeee5555ffff6666aaaa7777bbbb8888.dir",
-    "data/features": "1234567890abcdef1234567890abcdef.dir",
-}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = new_project(tmp_path_factory.mktemp("reports"))
-    # dvc.lock as DVC writes it, so the card's lineage has hashes to show.
-    stages = {
-        "ingest": {"outs": [{"path": "data/raw", "md5": LOCK_HASHES["data/raw"]}]},
-        "validate": {"outs": [{"path": "data/validated", "md5": LOCK_HASHES["data/validated"]}]},
-        "features": {"outs": [{"path": "data/features", "md5": LOCK_HASHES["data/features"]}]},
-    }
-    (folder / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+def run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
+    """The session's shared small run (read only here)."""
+    folder = shared_run(session_base(tmp_path_factory, worker_id))
     with inside(folder):
-        run_pipeline(folder)
         yield folder
 
 

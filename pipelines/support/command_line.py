@@ -9,6 +9,8 @@ Run from the project's root (the folder with ``params.yaml``), like the stages::
     creditrisk erase CUSTOMER --reason TEXT
     creditrisk retention
     creditrisk end-date YYYY-MM-DD
+    creditrisk check [--params params.yaml]
+    creditrisk run --project FOLDER --overrides FILE [--until STAGE]
 
 ``end-date`` sets ``data.end_date`` in ``params.yaml`` (comments kept) when a newer
 export arrives: the nightly recipe in the README runs it before ``dvc repro``.
@@ -32,6 +34,7 @@ import pandas as pd
 
 from creditrisk.governance import decision_log
 from creditrisk.monitoring.actions import ActionStore, ActionStoreError
+from pipelines.support import check, run
 from pipelines.support.action_store import Locations, OperationsError, erase_customer, store_url
 from pipelines.support.params import ParamsError, RetentionParams, load_params
 from pipelines.support.secrets import pseudonym_key
@@ -79,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("customer")
     erase.add_argument("--reason", required=True, help="e.g. the request's reference")
     sub.add_parser("retention", help="remove records older than the retention period")
+    # The settings check and the pipeline in another folder (their own flags follow).
+    for name, text in (
+        ("check", "check the settings against the export; every problem at once"),
+        ("run", "run every stage in a project folder with params overrides (examples)"),
+    ):
+        sub.add_parser(name, help=text, add_help=False).add_argument(
+            "rest", nargs=argparse.REMAINDER
+        )
     end = sub.add_parser("end-date", help="set data.end_date (a newer export arrived)")
     end.add_argument("end_date", type=date.fromisoformat)
     return parser
@@ -86,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return check.main(args.rest)
+    if args.command == "run":
+        return run.cli(args.rest)
     try:
         if args.command == "end-date":
             return set_end_date(Path("params.yaml"), args.end_date)

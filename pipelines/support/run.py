@@ -112,11 +112,17 @@ def main(project: Path, overrides: Path, until: str | None) -> None:
     )
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> int:
+    """``creditrisk run`` and ``python -m pipelines.support.run``."""
     setup_logging()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="creditrisk run", description=__doc__.splitlines()[0])
     ap.add_argument("--project", type=Path, required=True)
     ap.add_argument("--overrides", type=Path, required=True)
     ap.add_argument("--until", default=None)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     main(a.project, a.overrides, a.until)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
