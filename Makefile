@@ -44,7 +44,7 @@ example-lender: $(STAMP)
 	$(BIN)/creditrisk run --project build/lender-export --overrides examples/lender_export/params.yaml
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The edit-run loop: no whole-pipeline, Spark, HTTP-serving or notebook tests.
 test-fast: $(STAMP)

@@ -26,6 +26,7 @@ import mlflow.pyfunc
 import pandas as pd
 from matplotlib.figure import Figure
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.models.explain import decision_outcome
 from creditrisk.models.explain_plots import explain_figures
 from creditrisk.models.explain_report import ExplainSummary, explain_test_period
@@ -112,8 +113,8 @@ def _recourse(
         RecourseError: a change did not reach its target grade through the pyfunc model.
     """
     outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
-    keys = decisions.loc[(outcome != "approved").to_numpy(), ["customer_id", "as_of"]]
-    rows = test.merge(keys, on=["customer_id", "as_of"], how="inner")
+    keys = decisions.loc[(outcome != "approved").to_numpy(), list(SNAPSHOT_KEY)]
+    rows = test.merge(keys, on=list(SNAPSHOT_KEY), how="inner")
     found = find_recourse(model, rows, levers(model, dictionary, test))
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
     schema = pyfunc.metadata.get_input_schema()

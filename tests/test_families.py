@@ -12,8 +12,8 @@ import ibis.expr.types as ir
 import pandas as pd
 import pytest
 
+from creditrisk.features.arithmetic import in_window, seconds
 from creditrisk.features.build import FeatureConfigError, build_features
-from creditrisk.features.common import in_window, seconds
 from creditrisk.features.dictionary import feature_sources
 from creditrisk.features.families import REGISTRY
 from creditrisk.features.family import (

@@ -131,8 +131,9 @@ def alerts_file(folder: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class EvaluateReports:
-    """``reports/evaluate``: the evaluate stage's tables (``<name>.csv``) and figures."""
+class _ReportFolder:
+    """A stage's report folder: tables (``<name>.csv``), figures (``<name>.png``) and
+    ``summary.json``."""
 
     root: Path
 
@@ -142,49 +143,38 @@ class EvaluateReports:
     def figure(self, name: str) -> Path:
         return self.root / f"{name}.png"
 
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
 
-@dataclass(frozen=True)
-class ExplainReports:
+
+class EvaluateReports(_ReportFolder):
+    """``reports/evaluate``: gains, ``pd_bands`` (PD bands before rating rules),
+    calibration and PSI tables, and the figures."""
+
+
+class ExplainReports(_ReportFolder):
     """``reports/explain``: global importance, reason frequency, the summary, figures."""
-
-    root: Path
 
     @property
     def importance(self) -> Path:
-        return self.root / "importance.csv"
+        return self.table("importance")
 
     @property
     def reason_frequency(self) -> Path:
-        return self.root / "reason_frequency.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    def figure(self, name: str) -> Path:
-        return self.root / f"{name}.png"
+        return self.table("reason_frequency")
 
 
-@dataclass(frozen=True)
-class StrategyReports:
+class StrategyReports(_ReportFolder):
     """``reports/strategy``: cut-offs, final grades (after the rating rules), the summary."""
-
-    root: Path
 
     @property
     def cutoffs(self) -> Path:
-        return self.root / "cutoffs.csv"
+        return self.table("cutoffs")
 
     @property
     def grades(self) -> Path:
-        return self.root / "grades.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    def figure(self, name: str) -> Path:
-        return self.root / f"{name}.png"
+        return self.table("grades")
 
 
 @dataclass(frozen=True)

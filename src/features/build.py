@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 
 from creditrisk.contract import LABEL_COLUMNS, SNAPSHOT_KEY
 from creditrisk.features import dictionary as d
-from creditrisk.features.common import DAY, seconds
+from creditrisk.features.arithmetic import DAY, seconds
 from creditrisk.features.families import REGISTRY
 from creditrisk.features.family import (
     FamilyInputs,

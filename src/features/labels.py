@@ -17,7 +17,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from creditrisk.contract import PAID_TOLERANCE
-from creditrisk.features.common import DAY, seconds
+from creditrisk.features.arithmetic import DAY, seconds
 
 
 def as_of_frame(as_of_dates: Sequence[date], *, horizon_months: int) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from creditrisk.contract import PAID_TOLERANCE
-from creditrisk.features.common import (
+from creditrisk.features.arithmetic import (
     DAY,
     days_between,
     exact_sum,

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 import creditrisk.records as records
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.features.split import SPLITS
 from creditrisk.governance.gate import GateThresholds, gate_failures
 from creditrisk.models import metrics as mx
@@ -328,7 +329,7 @@ def oracle_metrics(test: pd.DataFrame, truth: pd.DataFrame) -> OracleMetrics:
     """AUC of the generator's true PD on the test rows it covers, beside the model's."""
     t = truth.assign(as_of=truth["as_of"].astype("datetime64[us]"))
     keyed = test.assign(as_of=test["as_of"].astype("datetime64[us]"))
-    m = keyed.merge(t, on=["customer_id", "as_of"], how="inner")
+    m = keyed.merge(t, on=list(SNAPSHOT_KEY), how="inner")
     y = m["default"].to_numpy()
     return OracleMetrics(
         auc=float(roc_auc_score(y, m["true_pd"])),

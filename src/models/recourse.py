@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.models.output import is_frozen
 from creditrisk.models.policy import Policy
 from creditrisk.models.scorer import Scorer
@@ -215,11 +216,7 @@ def _combined(
 def apply_changes(rows: pd.DataFrame, recourse: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``recourse``'s customers (same as_of) with its changes applied, in the
     recourse table's order; a column keeps its type (whole numbers stay whole)."""
-    keyed = (
-        rows.set_index(["customer_id", "as_of"])
-        if "as_of" in rows
-        else rows.set_index("customer_id")
-    )
+    keyed = rows.set_index(list(SNAPSHOT_KEY)) if "as_of" in rows else rows.set_index("customer_id")
     keys = (
         list(zip(recourse["customer_id"], recourse["as_of"], strict=True))
         if "as_of" in rows

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from creditrisk.features.common import PPM, days_between, exact_sum, ratio
+from creditrisk.features.arithmetic import PPM, days_between, exact_sum, ratio
 from creditrisk.features.families.behaviour import (
     RECOURSE_DAYS,
     open_amount,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from creditrisk.features.common import DAY, days_between, exact_sum, in_window, ratio
+from creditrisk.features.arithmetic import DAY, days_between, exact_sum, in_window, ratio
 from creditrisk.features.family import FamilyInputs, FeatureInfo, InstallmentFamily
 from creditrisk.features.settings import FeatureSettings
 

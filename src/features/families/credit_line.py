@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import ibis.expr.types as ir
 
-from creditrisk.features.common import ratio
+from creditrisk.features.arithmetic import ratio
 from creditrisk.features.family import FamilyInputs, FeatureInfo, RowFamily
 from creditrisk.features.settings import FeatureSettings
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import ibis.expr.types as ir
 
-from creditrisk.features.common import DAYS_PER_MONTH, days_between
+from creditrisk.features.arithmetic import DAYS_PER_MONTH, days_between
 from creditrisk.features.family import FamilyInputs, FeatureInfo, RowFamily
 from creditrisk.features.settings import FeatureSettings
 

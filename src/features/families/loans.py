@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from creditrisk.features.common import DAYS_PER_MONTH, days_between, in_window, seconds
+from creditrisk.features.arithmetic import DAYS_PER_MONTH, days_between, in_window, seconds
 from creditrisk.features.family import FamilyInputs, FeatureInfo, Snapshots, TableFamily
 
 

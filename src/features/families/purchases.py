@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from creditrisk.features.common import (
+from creditrisk.features.arithmetic import (
     DAY,
     days_between,
     exact_mean,

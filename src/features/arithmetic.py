@@ -1,4 +1,5 @@
-"""Helpers shared by the feature families.
+"""Ibis arithmetic shared by the feature families: time as epoch seconds, windows, ratios
+and exact sums.
 
 Time is handled as integer epoch seconds, computed once per table. Interval and date
 functions differ between engines; integer arithmetic compiles the same on DuckDB and
