@@ -16,7 +16,9 @@ venv: $(STAMP)
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
 ifeq ($(INSTALLER),uv)
-INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python
+# uv does not compile bytecode by default; pip does. Without it, every stage of the first
+# run would compile the libraries it imports.
+INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 else
 INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check
 endif
