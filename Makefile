@@ -46,7 +46,7 @@ example-lender: $(STAMP)
 	$(BIN)/creditrisk run --project build/lender-export --overrides examples/lender_export/params.yaml
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 # The edit-run loop: no whole-pipeline, Spark, HTTP-serving or notebook tests.
 test-fast: $(STAMP)

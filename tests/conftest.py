@@ -85,25 +85,3 @@ def set_params(folder: Path, **sections: dict) -> None:
     for name, values in sections.items():
         params[name] = {**params.get(name, {}), **values}
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-# Test files by their wall time on 2 cores (`pytest --durations`), slowest first. `make
-# test` runs with --dist loadfile --no-loadscope-reorder: each worker takes the next file
-# in this order when it is free, so the long files start first and the two workers
-# finish together (longest-first scheduling); the other files keep their order after these.
-SLOWEST_FIRST = (
-    "test_monthly_loop.py",
-    "test_own_data.py",
-    "test_model_stages.py",
-    "test_features_leakage.py",
-    "test_monitor.py",
-    "test_reports.py",
-    "test_real_data.py",
-    "test_governance.py",
-    "test_dvc_contract.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: keeps the rest
