@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from creditrisk.contract import LABEL_COLUMNS, SNAPSHOT_KEY
+from creditrisk.contract import LABEL_COLUMNS
 from creditrisk.features import dictionary as d
-from creditrisk.features.arithmetic import DAY, seconds
+from creditrisk.features.arithmetic import seconds
 from creditrisk.features.families import REGISTRY
 from creditrisk.features.family import (
     FamilyInputs,
@@ -147,9 +147,7 @@ def _merge(parts: Sequence[Mapping[str, ir.Value]], what: str) -> dict[str, ir.V
     return out
 
 
-def _installment_part(
-    context: Snapshots, families: Sequence[InstallmentFamily]
-) -> tuple[ir.Table, list[str]]:
+def _installment_part(context: Snapshots, families: Sequence[InstallmentFamily]) -> ir.Table:
     """The one group-by over each snapshot's installments that every installment family
     contributes to: keyed by customer_id and as_of, one column per feature."""
     assert context.history is not None  # guaranteed by the families' tables
@@ -168,7 +166,7 @@ def _installment_part(
     metrics = _merge([f.aggregates(st, s) for f in families], "the aggregate")
     agg = st.group_by(["customer_id", "as_of", "as_of_s"]).aggregate(**metrics)
     columns = _merge([f.columns(agg, s) for f in families], "the feature")
-    return agg.select("customer_id", "as_of", **columns), list(columns)
+    return agg.select("customer_id", "as_of", **columns)
 
 
 def _assemble(
@@ -194,7 +192,7 @@ def _assemble(
         if isinstance(family, TableFamily):
             parts.append(family.compute(context))
         elif grain and family is grain[0]:
-            parts.append(_installment_part(context, grain)[0])
+            parts.append(_installment_part(context, grain))
     for i, part in enumerate(parts):
         p = part.rename(**{f"p{i}_customer_id": "customer_id", f"p{i}_as_of": "as_of"})
         out = out.left_join(
@@ -217,10 +215,8 @@ def _assemble(
 
 
 __all__ = [
-    "DAY",
     "LABEL_COLUMNS",
     "ORDER",
-    "SNAPSHOT_KEY",
     "FeatureConfigError",
     "FeaturePlan",
     "FeatureSettings",
