@@ -15,13 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from creditrisk.atomic import atomic_path
 from creditrisk.contract import TABLES
 from creditrisk.features.batches import CompiledBatches, OrderedWriter, batches
 from creditrisk.features.build import FeaturePlan, build_features
 from creditrisk.features.history import History, repayment_history
 from creditrisk.features.labels import as_of_frame
 from pipelines.support.artifacts import FeaturesDir
-from pipelines.support.files import atomic_path, reset_dir, write_json
+from pipelines.support.files import reset_dir, write_json
 from pipelines.support.params import Params, load_params
 from pipelines.support.settings import feature_settings
 from pipelines.support.snapshot_features import connect_engine

@@ -22,6 +22,7 @@ import mlflow
 import pandas as pd
 import pyarrow.parquet as pq
 
+from creditrisk.atomic import atomic_path
 from creditrisk.models.evaluation import EvaluationReport
 from creditrisk.models.explain_report import ExplainSummary
 from creditrisk.models.export import ExportReport
@@ -43,7 +44,7 @@ from creditrisk.reports.model_card import (
 from creditrisk.reports.strategy_report import StrategySummary
 from pipelines.support import tracking
 from pipelines.support.artifacts import ModelsDir, ReportsDir, decisions_file, read_json
-from pipelines.support.files import atomic_path, write_json
+from pipelines.support.files import write_json
 from pipelines.support.loaders import read_spec
 from pipelines.support.params import Params, load_params
 from pipelines.support.secrets import pseudonym_key

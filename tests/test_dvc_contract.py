@@ -123,7 +123,8 @@ def test_stage_module_only_reads_calls_and_writes(name: str) -> None:
     module = _module(STAGES[name]["cmd"])
     text = module.read_text()
     tree = ast.parse(text)
-    numerical = sorted(m for m in _imports_of(tree) if m.split(".")[0] in NUMERICAL)
+    imported = code_deps.imported_modules(module)
+    numerical = sorted(m for m in imported if m.split(".")[0] in NUMERICAL)
     assert not numerical, f"stage {name} imports {numerical}: compute in src/, call it here"
     lines = len(text.splitlines())
     assert lines <= STAGE_MODULE_LINES, f"stage {name}: {lines} lines; move logic into src/"
@@ -133,16 +134,6 @@ def test_stage_module_only_reads_calls_and_writes(name: str) -> None:
             assert size <= STAGE_FUNCTION_LINES, f"stage {name}: {node.name}() is {size} lines"
     cli = 'if __name__ == "__main__":\n    cli(main)'
     assert cli in text, f"stage {name}: end with {cli!r} (flags from main)"
-
-
-def _imports_of(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-    return names
 
 
 def test_pipelines_folder_is_an_index_of_stages() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from creditrisk.features.arithmetic import in_window, seconds
 from creditrisk.features.build import FeatureConfigError, build_features
-from creditrisk.features.dictionary import feature_sources
+from creditrisk.features.dictionary import every_column, feature_sources
 from creditrisk.features.families import REGISTRY
 from creditrisk.features.family import (
     FamilyInputs,
@@ -174,11 +174,7 @@ def test_two_families_may_share_a_helper_only_if_it_is_the_same(
 def test_every_registered_feature_declares_its_metadata() -> None:
     """Declared, not inferred: every directional feature names a known group or is its own;
     recourse only where a direction exists; fills are 0 only for counts and sums."""
-    inputs = FamilyInputs(
-        FeatureSettings(windows=WINDOWS),
-        {t: frozenset({"category", "credit_line"}) for t in ("customers", "transactions")}
-        | {"loans": frozenset(), "repayments": frozenset()},
-    )
+    inputs = FamilyInputs(FeatureSettings(windows=WINDOWS), every_column())
     infos = [f for family in REGISTRY for f in family.features(inputs)]
     names = [f.name for f in infos]
     assert len(names) == len(set(names)), "two families declare the same feature"
@@ -195,6 +191,8 @@ def test_every_registered_feature_declares_its_metadata() -> None:
     # the settings check's table of sources comes from the same declarations
     assert feature_sources(WINDOWS)["n_active_loans"] == "loans"
     assert feature_sources(WINDOWS)["due_to_credit_line_k1"] == "repayments"
+    assert every_column()["transactions"] == {"category"}  # purchases' optional column
+    assert every_column()["customers"] == {"credit_line"}  # the credit line family's
 
 
 def test_a_family_window_that_is_not_a_setting_is_rejected(

@@ -17,15 +17,6 @@ import pyarrow.parquet as pq
 
 from creditrisk.atomic import atomic_path
 
-__all__ = [
-    "ParquetAppender",
-    "atomic_dirs",
-    "atomic_path",
-    "reset_dir",
-    "write_json",
-    "write_table",
-]
-
 
 @contextmanager
 def atomic_dirs(*finals: Path) -> Iterator[tuple[Path, ...]]:

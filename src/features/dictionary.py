@@ -13,15 +13,6 @@ from creditrisk.features.families import REGISTRY
 from creditrisk.features.family import FamilyInputs, FeatureFamily, FeatureInfo
 from creditrisk.features.settings import FeatureSettings
 
-# Every contract table with every optional column the families read: what "all features"
-# means when no data is at hand (the settings check).
-_ALL_COLUMNS: dict[str, frozenset[str]] = {
-    "customers": frozenset({"credit_line"}),
-    "transactions": frozenset({"category"}),
-    "loans": frozenset(),
-    "repayments": frozenset(),
-}
-
 
 def declared(
     inputs: FamilyInputs, families: Sequence[FeatureFamily] = REGISTRY
@@ -54,5 +45,18 @@ def feature_sources(
 ) -> dict[str, str]:
     """Feature name -> the contract table it is computed from, for every family on data
     with every table (customer columns are not listed: they come from customers)."""
-    inputs = FamilyInputs(FeatureSettings(windows=windows), _ALL_COLUMNS)
+    inputs = FamilyInputs(FeatureSettings(windows=windows), every_column(families))
     return {f.name: f.source for family in families for f in family.features(inputs)}
+
+
+def every_column(families: Sequence[FeatureFamily] = REGISTRY) -> dict[str, frozenset[str]]:
+    """Every table the families need, with every column they need or use when present:
+    what "all features" means when no data is at hand (the settings check)."""
+    out: dict[str, set[str]] = {}
+    for family in families:
+        for table in family.tables:
+            out.setdefault(table, set())
+        out.setdefault("customers", set()).update(family.customer_columns)
+        for table, column in family.optional_columns:
+            out.setdefault(table, set()).add(column)
+    return {t: frozenset(c) for t, c in out.items()}

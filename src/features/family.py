@@ -125,11 +125,14 @@ class FeatureFamily:
         tables: contract tables it needs; without one of them its features are listed
             as unavailable, never faked.
         customer_columns: optional ``customers`` columns it needs (same rule).
+        optional_columns: (table, column) pairs it uses when present (its features then
+            include more, e.g. purchase categories), without needing them.
     """
 
     name: str = ""
     tables: tuple[str, ...] = ()
     customer_columns: tuple[str, ...] = ()
+    optional_columns: tuple[tuple[str, str], ...] = ()
 
     def features(self, inputs: FamilyInputs) -> list[FeatureInfo]:
         """The family's features for these settings and tables, in column order."""

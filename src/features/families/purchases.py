@@ -118,6 +118,7 @@ def _windows(windows: tuple[int, ...]) -> tuple[int, int, int]:
 class Purchases(TableFamily):
     name = "purchases"
     tables = ("transactions",)
+    optional_columns = (("transactions", "category"),)
 
     def features(self, inputs: FamilyInputs) -> list[FeatureInfo]:
         windows = inputs.settings.windows
