@@ -54,7 +54,7 @@ def main(source: Path, out: Path, report: Path) -> None:
 def _check(params: Params, folder: Path) -> None:
     """The settings check (python -m pipelines.support.check) first: every error at once."""
     # The errors only: rules left out are reported by the stages that apply them.
-    problems, _ = run_checks(params, folder, with_rules=False)
+    problems = run_checks(params, folder, with_rules=False).problems
     for p in problems:
         if p.severity is Severity.WARNING:
             log.warning("%s", p)

@@ -99,10 +99,15 @@ def main(
         previous=previous,
         psi_bins=m.psi_bins,
     )
-    tables = _backtest(validated, scorer, champion, params, as_of)
+    tables = _backtest(validated, scorer, champion, params, as_of, SplitDir(split))
     store = ActionStore(store_url(actions, m.store_url))
     final = _write(result, tables, store, params, validated, (reports, alerts, metrics))
     _log_summary(final)
+
+
+def _test_end(split: SplitDir) -> str:
+    as_of = pd.read_parquet(split.period("test"), columns=["as_of"])["as_of"]
+    return str(pd.Timestamp(as_of.max()).date())
 
 
 def _reference(
@@ -124,11 +129,12 @@ def _reference(
 
 
 def _backtest(
-    validated: Path, scorer: Path, champion: Scorer, params: Params, as_of: date
+    validated: Path, scorer: Path, champion: Scorer, params: Params, as_of: date, split: SplitDir
 ) -> Backtest:
-    """The champion on every cohort matured since the last snapshot it was trained on."""
+    """The champion on every cohort matured since the last snapshot it was trained on
+    (its lineage says; else the last as_of of this split's test period)."""
     lineage = scorer_lineage(scorer)
-    through = date.fromisoformat(lineage.get("labelled_through") or str(params.split.test[1]))
+    through = date.fromisoformat(lineage.get("labelled_through") or _test_end(split))
     cohorts = matured_cohorts(
         through,
         end_date=params.data.end_date,

@@ -1,4 +1,5 @@
-"""Stage split: train / calibration / test by as_of period (or by customer for one as_of).
+"""Stage split: train / calibration / test by as_of period (set by hand or chosen from the
+data), or by customer when the data has too few as_of dates.
 
 Usage: python -m pipelines.split --features data/features/features.parquet --out data/split
            --metrics reports/split.json
@@ -22,18 +23,18 @@ log = logging.getLogger("pipelines.split")
 def main(features: Path, out: Path, metrics: Path) -> None:
     p = load_params().split
     frame = pd.read_parquet(features)
-    split, kind = assign_splits(
+    split, choice = assign_splits(
         frame,
-        periods={"train": p.train, "calibration": p.calibration, "test": p.test},
+        periods=p.periods(),
         shares=p.random_shares.model_dump(),
         seed=p.seed,
     )
     reset_dir(out)
     for name in SPLITS:
         write_table(frame[split == name].reset_index(drop=True), out / f"{name}.parquet")
-    summary = split_summary(frame, split, kind)
+    summary = split_summary(frame, split, choice)
     write_json(summary, metrics)
-    log.info("%s split: %s", kind, {s: summary[s] for s in SPLITS})
+    log.info("%s split (%s): %s", choice.kind, choice.reason, {s: summary[s] for s in SPLITS})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import mlflow.lightgbm
+import pandas as pd
 
 from creditrisk.governance.monotonicity import check_monotonicity
 from creditrisk.models.training import (
@@ -31,9 +32,10 @@ log = logging.getLogger("pipelines.train")
 def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     params = load_params()
     periods = SplitDir(split)
+    train, calibration = periods.read("train"), periods.read("calibration")
     result = fit_models(
-        periods.read("train"),
-        periods.read("calibration"),
+        train,
+        calibration,
         read_json(dictionary),
         protected=params.features.protected,
         settings=settings(params),
@@ -51,7 +53,7 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     write_json(result.summary.to_dict(), metrics)
     inputs = {"train": periods.period("train"), "calibration": periods.period("calibration")}
     with tracking.new_run(models.run_file, run_name="pipeline", tags=tracking.lineage_tags(inputs)):
-        _track(result, params, models, dictionary)
+        _track(result, params, models, dictionary, {"train": train, "calibration": calibration})
     check_monotonicity(result.sweeps)  # fails the stage, naming the features
     s = result.summary
     log.info(
@@ -89,7 +91,18 @@ def settings(params: Params) -> TrainingSettings:
     )
 
 
-def _track(result: TrainingResult, params: Params, models: ModelsDir, dictionary: Path) -> None:
+def _span(frame: pd.DataFrame) -> str:
+    """The as_of range of a period, as the split stage chose it."""
+    return f"{frame['as_of'].min().date()}..{frame['as_of'].max().date()}" if len(frame) else ""
+
+
+def _track(
+    result: TrainingResult,
+    params: Params,
+    models: ModelsDir,
+    dictionary: Path,
+    periods: dict[str, pd.DataFrame],
+) -> None:
     """Parameters, metrics, the model and its inputs into this pipeline run's MLflow run."""
     p, sp = params.train, params.split
     mlflow.log_params(
@@ -102,7 +115,8 @@ def _track(result: TrainingResult, params: Params, models: ModelsDir, dictionary
             **tracking.flatten("train.prune", p.prune.model_dump()),
             **tracking.flatten("challenger", params.challenger.model_dump()),
             **tracking.flatten("labels", params.labels.model_dump()),
-            **{f"split.{n}": f"{a}..{b}" for n, (a, b) in sp.model_dump(include=_PERIODS).items()},
+            **{f"split.{n}": _span(frame) for n, frame in periods.items()},
+            "split.chosen_by": "params" if sp.periods() else "data",
         }
     )
     tracking.log_numeric_metrics(tracking.flatten("train", result.summary.to_dict()))
@@ -114,8 +128,6 @@ def _track(result: TrainingResult, params: Params, models: ModelsDir, dictionary
     mlflow.log_artifact(str(models.monotone_review), artifact_path="reports")
     mlflow.log_artifact(str(models.pruning), artifact_path="reports")
 
-
-_PERIODS = {"train", "calibration", "test"}
 
 if __name__ == "__main__":
     cli(main)

@@ -80,6 +80,9 @@ REPAYMENTS = TableSpec(
         "paid_date": Kind.TIMESTAMP,
         "amount_paid": Kind.FLOAT,
     },
+    # Statement-shaped exports (revolving accounts): the statement an installment settles,
+    # its date and its balance (negative: a credit balance).
+    optional={"statement_date": Kind.TIMESTAMP, "statement_balance": Kind.FLOAT},
     nullable=frozenset({"paid_date", "amount_paid"}),
 )
 PAID_TOLERANCE = 0.005

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from creditrisk.contract import TABLES, ContractError, Kind, TableSpec
 from creditrisk.features.dictionary import feature_sources
+from creditrisk.features.split import choose_periods
 from creditrisk.ingest import derive_columns, map_columns
 from creditrisk.validation.coerce import convert
 
@@ -52,9 +53,16 @@ class SourceSettings:
     select: Mapping[str, Sequence[str]] = field(default_factory=dict)
     static: Sequence[str] = ()
     protected: Sequence[str] = ()
+    static_reasons: Sequence[str] = ()  # columns given a risk direction and reason
     max_bad_share: float = 0.2
     windows: tuple[int, ...] = (30, 90, 180, 365)
     rule_features: Mapping[str, Sequence[str]] = field(default_factory=dict)  # rule -> names
+    # The split: periods set by hand (None: chosen from the data) and, for derived labels,
+    # the snapshot dates (the first of every month from as_of_start to as_of_end).
+    split_periods: Mapping[str, tuple[date, date]] | None = None
+    as_of_start: date | None = None
+    as_of_end: date | None = None
+    horizon_months: int = 12
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,14 @@ class TableSummary:
     rows: int
     first: str
     last: str
+
+
+class CheckResult(NamedTuple):
+    """The check's findings: every problem, what each table holds, the split in words."""
+
+    problems: list[Problem]
+    summaries: list[TableSummary]
+    split: str = ""
 
 
 def closest(name: str, choices: Sequence[str]) -> str:
@@ -95,7 +111,7 @@ def check_source(
     s: SourceSettings,
     *,
     files_in_folder: Sequence[str],
-) -> tuple[list[Problem], list[TableSummary]]:
+) -> CheckResult:
     """Check every table of a source folder against the contract and the settings.
 
     Args:
@@ -130,7 +146,79 @@ def check_source(
     problems += _customer_columns(mapped.get("customers"), s)
     problems += _dates(mapped, s)
     problems += _rules(s, set(mapped))
-    return problems, summaries
+    split, found = planned_split(mapped, s)
+    return CheckResult(problems + found, summaries, split)
+
+
+def planned_split(
+    tables: Mapping[str, pd.DataFrame], s: SourceSettings
+) -> tuple[str, list[Problem]]:
+    """The split the split stage will use, in words, and a period set by hand that covers
+    no labelled snapshot date (an error: that split would be empty).
+
+    With outcomes, their (valid) rows are the labelled snapshots, so the choice is the
+    split stage's own. With derived labels, the labelled dates are the monthly snapshot
+    dates whose label window ends by the data's end; the stage then chooses the periods
+    from the labelled counts.
+    """
+    outcomes = tables.get("outcomes")
+    if outcomes is not None and {"as_of", "default"} <= set(outcomes.columns):
+        when = convert(outcomes["as_of"], Kind.TIMESTAMP)
+        label = pd.to_numeric(outcomes["default"], errors="coerce")
+        ok = when.notna() & label.isin([0, 1])
+        dates = when[ok].dt.normalize()
+        labels: pd.Series | None = label[ok]
+    elif s.as_of_start is not None and s.as_of_end is not None:
+        grid = pd.date_range(s.as_of_start, s.as_of_end, freq="MS")
+        ends = grid + pd.DateOffset(months=s.horizon_months)
+        dates = pd.Series(grid[ends <= pd.Timestamp(s.end_date)])
+        labels = None
+    else:
+        return "not known (no outcomes and no snapshot dates)", []
+    distinct = sorted(dates.unique())
+    if not distinct:
+        return "none: no labelled snapshot", [
+            Problem(
+                Severity.ERROR,
+                "split",
+                "no snapshot has a complete label: no outcomes with a 0/1 default, or no "
+                "monthly as_of whose label window ends by data.end_date",
+            )
+        ]
+    span = f"{len(distinct)} labelled as_of date(s), {distinct[0].date()} .. {distinct[-1].date()}"
+    if s.split_periods is not None:
+        return _hand_set(s.split_periods, distinct, span)
+    if labels is None:
+        how = "out of time, periods chosen from the labelled snapshots (about 60/20/20%)"
+        if len(distinct) < 3:
+            how = "stratified random by customer (fewer than 3 as_of dates)"
+        return f"{how}; {span}", []
+    choice = choose_periods(dates.reset_index(drop=True), labels.reset_index(drop=True))
+    if choice.periods is None:
+        return f"stratified random by customer: {choice.reason}", []
+    periods = ", ".join(f"{k} {a} .. {b}" for k, (a, b) in choice.periods.items())
+    return f"out of time, chosen from the data: {periods} ({choice.reason})", []
+
+
+def _hand_set(
+    periods: Mapping[str, tuple[date, date]], distinct: Sequence[pd.Timestamp], span: str
+) -> tuple[str, list[Problem]]:
+    if len(distinct) == 1:
+        return f"stratified random by customer (one as_of; split periods do not apply); {span}", []
+    out = []
+    for name, (a, b) in periods.items():
+        if not any(pd.Timestamp(a) <= d <= pd.Timestamp(b) for d in distinct):
+            out.append(
+                Problem(
+                    Severity.ERROR,
+                    f"split.{name}",
+                    f"the period {a} .. {b} covers no labelled snapshot ({span}); set it "
+                    "to the data's dates, or all three split periods to null to have them "
+                    "chosen from the data",
+                )
+            )
+    text = ", ".join(f"{k} {a} .. {b}" for k, (a, b) in periods.items())
+    return f"out of time, set by hand: {text}; {span}", out
 
 
 def _table_set(raw: Mapping[str, pd.DataFrame | None], s: SourceSettings) -> list[Problem]:
@@ -246,6 +334,15 @@ def _customer_columns(customers: pd.DataFrame | None, s: SourceSettings) -> list
                         f"'{name}' is not a column of customers{closest(name, cols)}; {effect}",
                     )
                 )
+    for name in s.static_reasons:
+        if name not in s.static:
+            out.append(
+                Problem(
+                    Severity.WARNING,
+                    f"features.static_reasons.{name}",
+                    f"'{name}' is not in features.static; its direction and reason are unused",
+                )
+            )
     return out
 
 

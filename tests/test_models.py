@@ -348,3 +348,84 @@ def test_pruning_drops_the_less_informative_of_near_duplicates() -> None:
     assert decision.loc["strong_rescaled", "duplicate_of"] == "strong"
     assert decision.loc["strong_rescaled", "abs_corr"] == pytest.approx(1.0)
     assert decision.loc["strong_noisy", "kept"] and decision.loc["noise", "kept"]
+
+
+def test_screening_gives_every_feature_a_reason() -> None:
+    from creditrisk.models.screening import (
+        ALL_NULL,
+        CONSTANT,
+        SCORECARD_ONE_CLASS,
+        SCORECARD_ONE_VALUE,
+        screen_features,
+    )
+
+    y = np.array([0, 1] * 50, dtype=float)
+    frame = pd.DataFrame(
+        {
+            "signal": np.arange(100, dtype=float),
+            "all_null": np.nan,
+            "constant": 3.0,
+            "value_or_missing": np.where(np.arange(100) % 3 == 0, 1.0, np.nan),
+            "known_on_goods_only": np.where(y == 0, np.arange(100.0), np.nan),
+            "category": ["a", "b"] * 50,
+        }
+    )
+    result = screen_features(frame, list(frame.columns), y)
+    reasons = result.table.set_index("feature")
+    assert reasons.loc["all_null", "reason"] == ALL_NULL and not reasons.loc["all_null", "kept"]
+    assert reasons.loc["constant", "reason"] == CONSTANT and not reasons.loc["constant", "kept"]
+    # Kept for LightGBM (a value-or-missing flag), left out of the scorecard only.
+    assert reasons.loc["value_or_missing", "kept"]
+    assert reasons.loc["value_or_missing", "reason"] == SCORECARD_ONE_VALUE
+    assert reasons.loc["known_on_goods_only", "reason"] == SCORECARD_ONE_CLASS
+    assert result.models == ("signal", "value_or_missing", "known_on_goods_only", "category")
+    assert result.scorecard_excluded == ("value_or_missing", "known_on_goods_only")
+    assert result.dropped == 2
+
+
+def test_training_survives_features_null_or_constant_on_every_row() -> None:
+    """The crash real exports hit: a feature null on every training row (a variance over
+    a window with one installment) broke the scorecard's binning."""
+    from creditrisk.models.training import ScorecardSettings, TrainingSettings, fit_models
+
+    frame, y = _risk_data(3000, seed=4)
+    frame = frame.assign(
+        default=y.astype(int),
+        customer_id=[f"C{i}" for i in range(len(y))],
+        as_of=pd.Timestamp("2024-01-01"),
+        paid_ratio_var_30d=np.nan,
+        months_on_book=12,
+        flag_or_missing=np.where(np.arange(len(y)) % 4 == 0, 1.0, np.nan),
+    )
+    names = [c for c in frame.columns if c not in ("default", "customer_id", "as_of")]
+    dictionary = {c: {"available": True, "direction": 0} for c in names}
+    settings = TrainingSettings(
+        lightgbm={"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 1},
+        exclude=(),
+        monotone=False,
+        early_stopping_months=1,
+        early_stopping_rounds=10,
+        early_stopping_slice="last",
+        num_boost_round=50,
+        seed=1,
+        search_trials=0,
+        search_timeout_seconds=1,
+        check_rows=50,
+        check_grid=5,
+        check_tolerance=1e-9,
+        scorecard=ScorecardSettings(0.02, 20, 0.05, 6, "auto_asc_desc", 600, 50, 20),
+        prune_max_abs_corr=0.98,
+    )
+    result = fit_models(frame[:2000], frame[2000:], dictionary, protected=(), settings=settings)
+    pruning = result.pruning.set_index("feature")
+    assert not pruning.loc["paid_ratio_var_30d", "kept"]
+    assert pruning.loc["paid_ratio_var_30d", "stage"] == "screen"
+    assert not pruning.loc["months_on_book", "kept"]
+    assert (
+        pruning.loc["flag_or_missing", "kept"] and not pruning.loc["flag_or_missing", "scorecard"]
+    )
+    assert "paid_ratio_var_30d" not in result.spec.features
+    assert "flag_or_missing" not in result.scorecard.names
+    assert result.summary.features_screened_out == 2
+    assert result.summary.scorecard_screened_out == 1
+    assert len(result.pruning) == result.summary.features_before_pruning

@@ -241,3 +241,48 @@ def test_stage_commands_are_rendered_from_params_like_dvc() -> None:
         render("${data.nowhere}", {"data": {}})
     commands = dict(stages(REPO / "dvc.yaml", {"data": {"source": "/exports/may"}}))
     assert '--source "/exports/may"' in commands["ingest"]
+
+
+def test_check_reports_the_split_and_a_period_that_covers_no_snapshot(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outcomes over one month (one date per customer in July): the check names the split
+    the split stage will choose; a period set by hand that misses every labelled date is
+    an error of the check, before ingest runs."""
+    from pipelines.support import check
+
+    export = project / "export"
+    export.mkdir()
+    n = 400
+    ids = [f"C{i}" for i in range(n)]
+    days = pd.date_range("2024-07-01", "2024-07-31", freq="D")
+    pd.DataFrame({"customer_id": ids, "created_at": pd.Timestamp("2023-01-01")}).to_parquet(
+        export / "customers.parquet", index=False
+    )
+    pd.DataFrame(
+        {
+            "customer_id": ids,
+            "as_of": [days[i % len(days)] for i in range(n)],
+            "default": [int(i % 5 == 0) for i in range(n)],
+        }
+    ).to_parquet(export / "outcomes.parquet", index=False)
+    set_params(project, data={"source": str(export), "end_date": "2024-07-31"})
+    set_params(project, features={"static": [], "protected": []})
+    assert check.main(["--params", str(project / "params.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "split: out of time, chosen from the data: train 2024-07-01 .. 2024-07-" in out
+    assert "successive periods of the 31 as_of dates" in out
+    set_params(
+        project,
+        split={
+            "train": ["2022-01-01", "2023-12-01"],
+            "calibration": ["2024-01-01", "2024-04-01"],
+            "test": ["2024-05-01", "2024-06-30"],
+        },
+    )
+    assert check.main(["--params", str(project / "params.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "[error] split.test: the period 2024-05-01 .. 2024-06-30 covers no labelled snapshot" in out
+    )
+    assert "[error] split.train" in out and "[error] split.calibration" in out

@@ -208,22 +208,28 @@ def test_reasons_have_a_direction_distinct_groups_and_specific_texts(run: Path) 
 
 
 def test_recourse_reaches_its_target_grade_through_the_pyfunc_model(run: Path) -> None:
+    """Each suggestion, applied to its feature row as it is, scores through the exported
+    model without a cast: every value has the type of the scorer's input column."""
     import mlflow.pyfunc
 
-    from creditrisk.models.inputs import conform_inputs
     from creditrisk.models.recourse import apply_changes
 
     recourse = pd.read_parquet(run / "data/explain/recourse.parquet")
     assert len(recourse) > 20
     dictionary = json.loads((run / "data/features/dictionary.json").read_text())
-    for text in recourse["changes"]:
-        assert all(dictionary[f]["actionable"] for f in json.loads(text))
-    test = pd.read_parquet(run / "data/split/test.parquet")
-    changed = apply_changes(test, recourse)
     model = mlflow.pyfunc.load_model(str(run / "data/candidate"))
     schema = model.metadata.get_input_schema()
-    inputs = [c.name for c in schema.inputs]
-    got = model.predict(conform_inputs(changed[inputs], schema))["grade"]
+    kinds = {c.name: str(c.type).removeprefix("DataType.") for c in schema.inputs}
+    python_type = {"long": int, "integer": int, "double": float, "float": float}
+    for text in recourse["changes"]:
+        for f, v in json.loads(text).items():
+            assert dictionary[f]["actionable"]
+            assert type(v) is python_type[kinds[f]], (f, v, kinds[f])
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    changed = apply_changes(test, recourse)
+    inputs = list(kinds)
+    assert (changed[inputs].dtypes == test[inputs].dtypes).all()
+    got = model.predict(changed[inputs])["grade"]
     order = {
         g["grade"]: i
         for i, g in enumerate(yaml.safe_load((run / "params.yaml").read_text())["grades"])
@@ -241,6 +247,11 @@ def test_scored_decisions_carry_recourse_into_the_log(run: Path) -> None:
 
     scores = pd.read_parquet(run / "data/scores/scores.parquet")
     assert scores["recourse_changes"].notna().any()
+    features = pd.read_parquet(run / "data/split/test.parquet")
+    for text in scores["recourse_changes"].dropna():  # typed like the feature table
+        for f, v in json.loads(text).items():
+            whole = pd.api.types.is_integer_dtype(features[f].dtype)
+            assert type(v) is (int if whole else float), (f, v)
     log = pd.concat(
         pd.read_parquet(p) for p in sorted((run / "data/decision_log").rglob("*.parquet"))
     )

@@ -24,6 +24,7 @@ import pandas as pd
 
 from creditrisk.contract import TABLES
 from creditrisk.settings_check import (
+    CheckResult,
     Problem,
     Severity,
     SourceSettings,
@@ -55,9 +56,14 @@ def source_settings(params: Params, *, with_rules: bool = True) -> SourceSetting
         select=d.select,
         static=params.features.static,
         protected=params.features.protected,
+        static_reasons=tuple(params.features.static_reasons),
         max_bad_share=params.validate_.max_quarantine_share,
         rule_features=rules,
         windows=params.features.windows_days if with_rules else (),
+        split_periods=params.split.periods(),
+        as_of_start=params.features.as_of_start,
+        as_of_end=params.features.as_of_end,
+        horizon_months=params.labels.horizon_months,
     )
 
 
@@ -81,14 +87,12 @@ def read_source(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def run_checks(
-    params: Params, folder: Path, *, with_rules: bool = True
-) -> tuple[list[Problem], list[TableSummary]]:
+def run_checks(params: Params, folder: Path, *, with_rules: bool = True) -> CheckResult:
     """Every problem of the settings against ``folder``, and what each table holds
     (``with_rules``: also rules naming features the data cannot compute, a warning)."""
     if not folder.is_dir():
         problem = Problem(Severity.ERROR, "data.source", f"{folder} is not a folder")
-        return [problem], []
+        return CheckResult([problem], [])
     found = {t: find_source_file(folder, t, params.data.files) for t in TABLES}
     raw = {t: (read_source(p) if p is not None else None) for t, p in found.items()}
     names = {t: p.name for t, p in found.items() if p is not None}
@@ -97,12 +101,14 @@ def run_checks(
     return check_source(raw, names, settings, files_in_folder=files)
 
 
-def describe(problems: list[Problem], summaries: list[TableSummary]) -> str:
+def describe(problems: list[Problem], summaries: list[TableSummary], split: str = "") -> str:
     """The check's report: tables at a glance, then the problems, errors first."""
     lines = ["tables:"]
     lines += [
         f"  {s.table:<12} {s.file:<28} {s.rows:>12,} rows  {s.first} .. {s.last}" for s in summaries
     ]
+    if split:
+        lines.append(f"split: {split}")
     ordered = sorted(problems, key=lambda p: p.severity is not Severity.ERROR)
     errors = sum(p.severity is Severity.ERROR for p in problems)
     lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)")
@@ -120,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"the settings themselves have errors (fix these first):\n{exc}")
         return 1
-    problems, summaries = run_checks(params, Path(params.data.source))
+    problems, summaries, split = run_checks(params, Path(params.data.source))
     print(f"data.source {params.data.source}, data.end_date {params.data.end_date}")
-    print(describe(problems, summaries))
+    print(describe(problems, summaries, split))
     return 1 if any(p.severity is Severity.ERROR for p in problems) else 0
 
 

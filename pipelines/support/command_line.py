@@ -96,11 +96,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "check":
-        return check.main(args.rest)
-    if args.command == "run":
-        return run.cli(args.rest)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # check and run parse their own flags: argparse's remainder does not take a first
+    # argument that starts with "-", so their arguments are passed on whole.
+    if given and given[0] == "check":
+        return check.main(given[1:])
+    if given and given[0] == "run":
+        return run.cli(given[1:])
+    args = _parser().parse_args(given)
     try:
         if args.command == "end-date":
             return set_end_date(Path("params.yaml"), args.end_date)

@@ -135,9 +135,6 @@ class FeatureParams(_Section):
     def _consistent(self) -> FeatureParams:
         if self.as_of_end < self.as_of_start:
             raise ValueError("as_of_end is before as_of_start")
-        unknown = sorted(set(self.static_reasons) - set(self.static))
-        if unknown:
-            raise ValueError(f"static_reasons names column(s) not in features.static: {unknown}")
         leaked = sorted(set(self.static) & set(self.protected))
         if leaked:
             raise ValueError(f"protected attribute(s) {leaked} cannot be static features")
@@ -162,14 +159,29 @@ class SplitShares(_Section):
 
 
 class SplitParams(_Section):
-    train: tuple[date, date]
-    calibration: tuple[date, date]
-    test: tuple[date, date]
+    # Out-of-time periods set by hand; all three null: chosen from the data.
+    train: tuple[date, date] | None = None
+    calibration: tuple[date, date] | None = None
+    test: tuple[date, date] | None = None
     random_shares: SplitShares
     seed: int
 
+    def periods(self) -> dict[str, tuple[date, date]] | None:
+        """The hand-set periods by split name, or None when they are chosen from the data."""
+        if self.train is None or self.calibration is None or self.test is None:
+            return None
+        return {"train": self.train, "calibration": self.calibration, "test": self.test}
+
     @model_validator(mode="after")
     def _ordered(self) -> SplitParams:
+        given = [p is not None for p in (self.train, self.calibration, self.test)]
+        if any(given) and not all(given):
+            raise ValueError(
+                "split.train, split.calibration and split.test are set together, or all "
+                "null (periods chosen from the data)"
+            )
+        if self.train is None or self.calibration is None or self.test is None:
+            return self
         periods = [self.train, self.calibration, self.test]
         for name, (a, b) in zip(("train", "calibration", "test"), periods, strict=True):
             if b < a:

@@ -25,6 +25,7 @@ def feature_settings(params: Params) -> FeatureSettings:
         static_reasons={
             k: StaticDeclaration(v.direction, v.reason, v.group)
             for k, v in p.static_reasons.items()
+            if k in p.static  # a declaration of a column not used is not applied
         },
     )
 

@@ -57,6 +57,6 @@ def every_column(families: Sequence[FeatureFamily] = REGISTRY) -> dict[str, froz
         for table in family.tables:
             out.setdefault(table, set())
         out.setdefault("customers", set()).update(family.customer_columns)
-        for table, column in family.optional_columns:
+        for table, column in (*family.table_columns, *family.optional_columns):
             out.setdefault(table, set()).add(column)
     return {t: frozenset(c) for t, c in out.items()}

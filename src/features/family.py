@@ -125,6 +125,8 @@ class FeatureFamily:
         tables: contract tables it needs; without one of them its features are listed
             as unavailable, never faked.
         customer_columns: optional ``customers`` columns it needs (same rule).
+        table_columns: optional columns of other tables it needs, as (table, column)
+            pairs (same rule; e.g. the statement balance of statement-shaped exports).
         optional_columns: (table, column) pairs it uses when present (its features then
             include more, e.g. purchase categories), without needing them.
     """
@@ -132,6 +134,7 @@ class FeatureFamily:
     name: str = ""
     tables: tuple[str, ...] = ()
     customer_columns: tuple[str, ...] = ()
+    table_columns: tuple[tuple[str, str], ...] = ()
     optional_columns: tuple[tuple[str, str], ...] = ()
 
     def features(self, inputs: FamilyInputs) -> list[FeatureInfo]:
@@ -142,7 +145,8 @@ class FeatureFamily:
         """Whether the tables and columns it needs are present."""
         present = all(t in inputs.columns for t in self.tables)
         customers = inputs.columns.get("customers", frozenset())
-        return present and all(c in customers for c in self.customer_columns)
+        columns = all(c in inputs.columns.get(t, frozenset()) for t, c in self.table_columns)
+        return present and columns and all(c in customers for c in self.customer_columns)
 
 
 @dataclass(frozen=True)

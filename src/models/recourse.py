@@ -47,6 +47,12 @@ class Lever:
     direction: int
     grid: np.ndarray
     reference: np.ndarray  # sorted reference values (for the cost)
+    integer: bool = False  # the scorer's input column holds whole numbers
+
+    def typed(self, value: float) -> int | float:
+        """``value`` as the scorer's input column holds it: a whole-number column gets an
+        int (the grid holds values of the reference population, so it is whole)."""
+        return round(float(value)) if self.integer else float(value)
 
     def cost(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
         n = len(self.reference)
@@ -89,7 +95,8 @@ def levers(
         if not len(values):
             continue
         grid = np.unique(np.quantile(values, np.linspace(0, 1, 41), method="nearest"))
-        out.append(Lever(name, direction, grid, values))
+        integer = pd.api.types.is_integer_dtype(reference[name].dtype)
+        out.append(Lever(name, direction, grid, values, integer))
     return out
 
 
@@ -116,7 +123,7 @@ def find_recourse(
     grade = scorer.grade_index(X, rows)
     target = target_grades(scorer, grade)
     best_cost = np.full(len(rows), np.inf)
-    best_change: list[dict[str, float]] = [{} for _ in range(len(rows))]
+    best_change: list[dict[str, int | float]] = [{} for _ in range(len(rows))]
     todo = target >= 0
     for lever in levers_:
         j = scorer.position(lever.name)
@@ -136,7 +143,7 @@ def find_recourse(
             cost = lever.cost(current[hit], value[hit])
             for i, c, v in zip(hit, cost, value[hit], strict=True):
                 if c < best_cost[i]:
-                    best_cost[i], best_change[i] = float(c), {lever.name: float(v)}
+                    best_cost[i], best_change[i] = float(c), {lever.name: lever.typed(v)}
             open_[hit] = False
     for i in (int(v) for v in np.flatnonzero(todo & np.isinf(best_cost))):
         change, combined_cost = _combined(
@@ -166,7 +173,7 @@ def _combined(
     levers_: list[Lever],
     target: int,
     max_levers: int,
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[str, int | float], float]:
     """Greedy: add levers at their best value (largest PD drop first) until the target is
     reached, then walk each back toward its current value while the target holds."""
     x = x.copy()
@@ -200,7 +207,7 @@ def _combined(
                 x = trial
                 break
     changes = {
-        lv.name: float(x[0, scorer.position(lv.name)])
+        lv.name: lv.typed(x[0, scorer.position(lv.name)])
         for lv in chosen
         if x[0, scorer.position(lv.name)] != original[0, scorer.position(lv.name)]
     }
@@ -215,7 +222,8 @@ def _combined(
 
 def apply_changes(rows: pd.DataFrame, recourse: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``recourse``'s customers (same as_of) with its changes applied, in the
-    recourse table's order; a column keeps its type (whole numbers stay whole)."""
+    recourse table's order. No cast: every change has its column's type already (a
+    whole-number column gets whole numbers), so the result scores as the rows do."""
     keyed = rows.set_index(list(SNAPSHOT_KEY)) if "as_of" in rows else rows.set_index("customer_id")
     keys = (
         list(zip(recourse["customer_id"], recourse["as_of"], strict=True))
@@ -226,9 +234,6 @@ def apply_changes(rows: pd.DataFrame, recourse: pd.DataFrame) -> pd.DataFrame:
     for i, text in enumerate(recourse["changes"]):
         for feature, value in json.loads(text).items():
             out.loc[i, feature] = value
-    for c in out.columns:
-        if c in rows.columns and rows[c].dtype.kind in "iu":
-            out[c] = out[c].astype(rows[c].dtype)
     return out
 
 

@@ -8,6 +8,7 @@ no optbinning and no pickle, so an auditor can read every point a customer recei
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,16 @@ def fit_scorecard(
     logistic regression on their WoE and scale it to points (``base_points`` at odds
     ``base_odds`` good:bad, ``pdo`` points to double the odds).
 
-    Raises:
-        ValueError: no variable reaches ``min_iv``.
+    Without a variable that reaches ``min_iv`` (or without variables) the scorecard is
+    the intercept alone: every row gets the training default rate (AUC 0.5), and the
+    train stage's report shows 0 variables.
     """
     from optbinning import BinningProcess, Scorecard
     from sklearn.linear_model import LogisticRegression
 
     names = list(X.columns)
+    if not names:
+        return _intercept_only(y, min_iv)
     trend = {n: {"monotonic_trend": monotonic_trend} for n in names if n not in categorical}
     process = BinningProcess(
         names,
@@ -143,7 +149,7 @@ def fit_scorecard(
     card.fit(frame, np.asarray(y))
     selected = list(card.binning_process_.get_support(names=True))
     if not selected:
-        raise ValueError(f"challenger: no variable has information value >= {min_iv}")
+        return _intercept_only(y, min_iv)
     table = card.table(style="detailed")
     coefs = card.estimator_.coef_.ravel()
     variables = [
@@ -151,6 +157,16 @@ def fit_scorecard(
         for n, c in zip(selected, coefs, strict=True)
     ]
     return ScorecardTable(variables, intercept=float(card.estimator_.intercept_[0]))
+
+
+def _intercept_only(y: np.ndarray, min_iv: float) -> ScorecardTable:
+    rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+    log.warning(
+        "challenger: no variable has information value >= %g (challenger.min_iv); the "
+        "scorecard is the training default rate alone",
+        min_iv,
+    )
+    return ScorecardTable([], intercept=float(np.log(rate / (1 - rate))))
 
 
 def _variable(binned: Any, rows: pd.DataFrame, coefficient: float) -> Variable:

@@ -24,6 +24,7 @@ from creditrisk.governance.monotonicity import scorecard_trend
 from creditrisk.models.metrics import wilson_interval
 from creditrisk.models.policy import Policy, credit_limits
 from creditrisk.models.scorer import Scorer
+from creditrisk.models.screening import screen_features
 
 CUTOFFS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30, 0.50, 1.0)
 
@@ -132,12 +133,33 @@ def information_values(
 ) -> pd.DataFrame:
     """Information value of every feature with its optimal monotone binning (optbinning),
     the event-rate trend the binning found and the dictionary's declared direction; a
-    declared direction the trend contradicts is flagged."""
+    declared direction the trend contradicts is flagged. A feature the screening finds
+    unbinnable on these rows (null or one value everywhere, or known on one class only)
+    gets IV 0, no bins and the screening's reason in ``note``."""
     from optbinning import OptimalBinning
 
+    screening = screen_features(frame, features, y)
+    unbinnable = dict(
+        screening.table.loc[screening.table["reason"].ne(""), ["feature", "reason"]].values
+    )
     rows = []
     for name in features:
         kind = "categorical" if name in categorical else "numerical"
+        declared = int(dictionary.get(name, {}).get("direction", 0) or 0)
+        if name in unbinnable:
+            rows.append(
+                {
+                    "feature": name,
+                    "iv": 0.0,
+                    "n_bins": 0,
+                    "trend": "none" if kind == "numerical" else "categorical",
+                    "declared_direction": declared,
+                    "disagrees": False,
+                    "bins": json.dumps({"splits": [], "event_rates": []}),
+                    "note": unbinnable[name],
+                }
+            )
+            continue
         x = frame[name]
         x = x.astype(object).where(x.notna(), None) if kind == "categorical" else x.astype(float)
         binning = OptimalBinning(
@@ -155,7 +177,6 @@ def information_values(
         trend = (
             scorecard_trend(event_rates[: len(binning.splits) + 1]) if kind == "numerical" else 0
         )
-        declared = int(dictionary.get(name, {}).get("direction", 0) or 0)
         rows.append(
             {
                 "feature": name,
@@ -177,6 +198,7 @@ def information_values(
                         "event_rates": event_rates,
                     }
                 ),
+                "note": "",
             }
         )
     return pd.DataFrame(rows).sort_values("iv", ascending=False).reset_index(drop=True)

@@ -22,6 +22,7 @@ from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.pruning import prune_correlated
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
+from creditrisk.models.screening import Screening, screen_features
 from creditrisk.models.slices import SlicePosition, calibration_roles
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class TrainSummary:
     fit_seconds: float
     features_before_pruning: int
     features_pruned: int
+    features_screened_out: int = 0  # null or constant on the train period (pruning.csv)
+    scorecard_screened_out: int = 0  # kept for LightGBM, left out of the scorecard only
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)
@@ -134,7 +137,10 @@ def fit_models(
     valid = calibration[roles["early_stopping"].to_numpy()]
     spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
     before = len(spec.features)
+    screening = screen_features(train, spec.features, train["default"].to_numpy())
+    spec = _screened(spec, screening)
     spec, pruning = _prune(train, spec, s)
+    pruning = _decisions(screening, pruning)
     X, y = design_matrix(train, spec, table="train"), train["default"].to_numpy()
     Xv, yv = design_matrix(valid, spec, table="calibration"), valid["default"].to_numpy()
     log.info(
@@ -159,7 +165,7 @@ def fit_models(
         early_stopping_rounds=s.early_stopping_rounds,
     )
     seconds = time.perf_counter() - started
-    card = _challenger(X, y, spec, s.scorecard)
+    card = _challenger(X, y, spec, s.scorecard, screening.scorecard_excluded)
     sweeps = sweep_monotonicity(
         lambda frame: booster.predict(frame, raw_score=True),
         X,
@@ -186,10 +192,57 @@ def fit_models(
         fit_seconds=round(seconds, 1),
         features_before_pruning=before,
         features_pruned=before - len(spec.features),
+        features_screened_out=screening.dropped,
+        scorecard_screened_out=len(screening.scorecard_excluded),
     )
     return TrainingResult(
         booster, spec, card, params, trials, sweeps, review, summary, pruning, roles
     )
+
+
+class TrainingError(ValueError):
+    """The training period leaves nothing to learn from."""
+
+
+def _screened(spec: FeatureSpec, screening: Screening) -> FeatureSpec:
+    """The spec without the features the screening dropped."""
+    if not screening.models:
+        raise TrainingError(
+            "no usable feature: every feature is null or constant on the train period "
+            f"({len(spec.features)} screened; see the reasons in data/models/pruning.csv "
+            "after a run, or the feature table's columns). Check the export's history "
+            "tables and features.static."
+        )
+    return _subset(spec, screening.models)
+
+
+def _subset(spec: FeatureSpec, kept: tuple[str, ...] | list[str]) -> FeatureSpec:
+    keep = set(kept)
+    return FeatureSpec(
+        features=tuple(f for f in spec.features if f in keep),
+        categories={c: v for c, v in spec.categories.items() if c in keep},
+        monotone={f: d for f, d in spec.monotone.items() if f in keep},
+    )
+
+
+PRUNING_COLUMNS = ["feature", "iv", "kept", "duplicate_of", "abs_corr"]
+
+
+def _decisions(screening: Screening, pruning: pd.DataFrame) -> pd.DataFrame:
+    """``pruning.csv``: one row per feature of the design, whether the models use it, the
+    step that dropped it (screen or correlation) and why, the scorecard's own exclusions,
+    and the IV and correlation of the near-duplicate rule."""
+    out = screening.table.merge(
+        pruning.rename(columns={"kept": "kept_corr"}), on="feature", how="left"
+    )
+    duplicate = out["kept_corr"].eq(False)
+    card_reason = out["kept"] & out["reason"].ne("")
+    out["stage"] = np.where(~out["kept"], "screen", np.where(duplicate, "correlation", ""))
+    out["scorecard"] = out["kept"] & ~duplicate & ~card_reason
+    out.loc[duplicate, "reason"] = "near duplicate of " + out.loc[duplicate, "duplicate_of"]
+    out["kept"] = out["kept"] & ~duplicate
+    columns = ["feature", "kept", "stage", "reason", "scorecard", "iv", "duplicate_of", "abs_corr"]
+    return out[columns]
 
 
 def _prune(
@@ -198,7 +251,7 @@ def _prune(
     """The spec without the numeric features that duplicate a more informative one."""
     numeric = [f for f in spec.features if f not in spec.categories]
     if s.prune_max_abs_corr is None or len(numeric) < 2:
-        return spec, pd.DataFrame(columns=["feature", "iv", "kept", "duplicate_of", "abs_corr"])
+        return spec, pd.DataFrame(columns=PRUNING_COLUMNS)
     decision = prune_correlated(
         train,
         numeric,
@@ -214,13 +267,7 @@ def _prune(
         len(numeric),
         s.prune_max_abs_corr,
     )
-    kept = tuple(f for f in spec.features if f not in dropped)
-    pruned = FeatureSpec(
-        features=kept,
-        categories=spec.categories,
-        monotone={f: d for f, d in spec.monotone.items() if f in kept},
-    )
-    return pruned, decision
+    return _subset(spec, [f for f in spec.features if f not in dropped]), decision
 
 
 def _hyper_parameters(
@@ -251,13 +298,19 @@ def _hyper_parameters(
 
 
 def _challenger(
-    X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, c: ScorecardSettings
+    X: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    c: ScorecardSettings,
+    excluded: tuple[str, ...],
 ) -> ScorecardTable:
-    log.info("fitting the challenger scorecard")
+    names = [f for f in X.columns if f not in excluded]
+    log.info("fitting the challenger scorecard on %d variables", len(names))
     with warnings.catch_warnings():
         # optbinning 1.0 uses pandas idioms pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
-        return fit_scorecard(X, y, categorical=list(spec.categories), **dataclasses.asdict(c))
+        categorical = [f for f in spec.categories if f in names]
+        return fit_scorecard(X[names], y, categorical=categorical, **dataclasses.asdict(c))
 
 
 def direction_review(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from creditrisk.features.families import (
     amounts,
+    arrears,
     behaviour,
     credit_line,
     customer,
     loans,
     purchases,
     sequence,
+    statements,
 )
 from creditrisk.features.family import FeatureFamily
 
@@ -25,6 +27,8 @@ REGISTRY: tuple[FeatureFamily, ...] = (
     behaviour.FAMILY,
     amounts.FAMILY,
     sequence.FAMILY,
+    arrears.FAMILY,
     loans.FAMILY,
     credit_line.FAMILY,
+    statements.FAMILY,
 )

@@ -14,12 +14,12 @@ from creditrisk.features.settings import FeatureSettings
 SEQUENCE = 6  # positions of the sequence: one feature per position and value
 
 
-def _ordinal(k: int) -> str:
+def ordinal(k: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(k, f"{k}th")
 
 
 def _position(k: int, longest: int) -> list[FeatureInfo]:
-    nth = _ordinal(k)
+    nth = ordinal(k)
     which = f"of the {nth} most recent installment due in the {longest} days before as_of"
     null = f"null: fewer than {k} installments due in the {longest} days before as_of"
     return [
