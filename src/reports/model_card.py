@@ -222,8 +222,9 @@ def _population(f: ModelCardFacts) -> str:
             }
         )
     v = f.validation
+    why = f" Why: {s['reason']}." if s.get("reason") else ""
     return (
-        f"Split: {kind}.\n\n"
+        f"Split: {kind}.{why}\n\n"
         + md_table(pd.DataFrame(rows), {"default rate": ".2%"})
         + f"\n\nRows without a complete label window (scored, not trained on): "
         f"{s.get('unlabelled_rows', 0):,}.\n\nValidation (Great Expectations): "
