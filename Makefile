@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: repro test test-fast venv lint lock bench-generate bench-features bench-scorer clean example-german example-lender example-taiwan
+.PHONY: repro test test-fast venv lint lock bench-generate bench-features bench-scorer bench-pipeline clean example-german example-lender example-taiwan
 
 venv: $(STAMP)
 
@@ -76,6 +76,12 @@ lock:
 
 bench-generate: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
+
+# Every stage of dvc.yaml at one or more sizes (history generated once per size, cached):
+# e.g. make bench-pipeline CUSTOMERS="20000 60000" prints the scaling exponent too.
+CUSTOMERS ?= 60000
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/pipeline.py $(foreach n,$(CUSTOMERS),--customers $(n))
 
 clean:
 	rm -rf $(VENV)

@@ -7,6 +7,7 @@ Usage: python -m pipelines.train --split data/split --dictionary data/features/d
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -120,7 +121,9 @@ def _track(
         }
     )
     tracking.log_numeric_metrics(tracking.flatten("train", result.summary.to_dict()))
-    mlflow.lightgbm.log_model(result.booster, name="lightgbm")
+    # The requirements given: MLflow would otherwise infer them in a subprocess (seconds).
+    requirement = f"lightgbm=={version('lightgbm')}"
+    mlflow.lightgbm.log_model(result.booster, name="lightgbm", pip_requirements=[requirement])
     files = [models.feature_spec, models.scorecard, dictionary]
     files += [models.search_trials] if result.trials else []
     for path in files:

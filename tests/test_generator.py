@@ -21,7 +21,8 @@ END = date(2025, 12, 31)
 
 # Optional contract columns the synthetic customers do not have (a customer-level credit
 # line: the synthetic history has installment plans, whose principal is the loan's own).
-NOT_GENERATED = {"credit_line"}
+# Optional columns of other shapes of export (a credit line, statements of revolving accounts).
+NOT_GENERATED = {"credit_line", "statement_date", "statement_balance"}
 
 
 def run(n: int, seed: int = 11) -> list[Chunk]:

@@ -413,7 +413,7 @@ def test_training_survives_features_null_or_constant_on_every_row() -> None:
         check_rows=50,
         check_grid=5,
         check_tolerance=1e-9,
-        scorecard=ScorecardSettings(0.02, 20, 0.05, 6, "auto_asc_desc", 600, 50, 20),
+        scorecard=ScorecardSettings(0.02, 20, 0.05, 6, "auto_asc_desc", 30, 600, 50, 20),
         prune_max_abs_corr=0.98,
     )
     result = fit_models(frame[:2000], frame[2000:], dictionary, protected=(), settings=settings)

@@ -265,6 +265,9 @@ class ChallengerParams(_Section):
     min_prebin_size: float = Field(0.05, gt=0, lt=0.5)
     max_n_bins: int = Field(6, gt=1)
     monotonic_trend: str = "auto_asc_desc"
+    # Candidates: the numeric features with the highest information value on the train
+    # period (plus every categorical one), as a credit team's scorecard has.
+    max_candidates: int = Field(30, gt=0)
 
 
 class ScalingParams(_Section):

@@ -20,7 +20,7 @@ import creditrisk.records as records
 from creditrisk.governance.monotonicity import SweepResult, scorecard_trend, sweep_monotonicity
 from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
-from creditrisk.models.pruning import prune_correlated
+from creditrisk.models.pruning import information_value, prune_correlated
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
 from creditrisk.models.screening import Screening, screen_features
 from creditrisk.models.slices import SlicePosition, calibration_roles
@@ -37,6 +37,7 @@ class ScorecardSettings:
     min_prebin_size: float
     max_n_bins: int
     monotonic_trend: str
+    max_candidates: int
     base_points: float
     base_odds: float
     pdo: float
@@ -165,7 +166,7 @@ def fit_models(
         early_stopping_rounds=s.early_stopping_rounds,
     )
     seconds = time.perf_counter() - started
-    card = _challenger(X, y, spec, s.scorecard, screening.scorecard_excluded)
+    card = _challenger(X, y, spec, s.scorecard, screening.scorecard_excluded, pruning)
     sweeps = sweep_monotonicity(
         lambda frame: booster.predict(frame, raw_score=True),
         X,
@@ -303,14 +304,40 @@ def _challenger(
     spec: FeatureSpec,
     c: ScorecardSettings,
     excluded: tuple[str, ...],
+    decisions: pd.DataFrame,
 ) -> ScorecardTable:
-    names = [f for f in X.columns if f not in excluded]
-    log.info("fitting the challenger scorecard on %d variables", len(names))
+    names = _candidates(
+        X, y, spec, [f for f in X.columns if f not in excluded], c.max_candidates, decisions
+    )
+    log.info("fitting the challenger scorecard on %d candidate variables", len(names))
+    options = {k: v for k, v in dataclasses.asdict(c).items() if k != "max_candidates"}
     with warnings.catch_warnings():
         # optbinning 1.0 uses pandas idioms pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
         categorical = [f for f in spec.categories if f in names]
-        return fit_scorecard(X[names], y, categorical=categorical, **dataclasses.asdict(c))
+        return fit_scorecard(X[names], y, categorical=categorical, **options)
+
+
+def _candidates(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    names: list[str],
+    limit: int,
+    decisions: pd.DataFrame,
+) -> list[str]:
+    """The scorecard's candidates in model order: every categorical feature and the
+    ``limit`` numeric ones of highest information value (the pruning's, computed on the
+    train period; ties by name)."""
+    numeric = [f for f in names if f not in spec.categories]
+    if len(numeric) <= limit:
+        return names
+    known = dict(zip(decisions["feature"], decisions["iv"], strict=True))
+    iv = {f: known.get(f, np.nan) for f in numeric}
+    for f in [f for f, v in iv.items() if not np.isfinite(v)]:
+        iv[f] = information_value(X[f], np.asarray(y, dtype="float64"))
+    best = set(sorted(numeric, key=lambda f: (-iv[f], f))[:limit])
+    return [f for f in names if f in spec.categories or f in best]
 
 
 def direction_review(
