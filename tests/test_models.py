@@ -429,3 +429,12 @@ def test_training_survives_features_null_or_constant_on_every_row() -> None:
     assert result.summary.features_screened_out == 2
     assert result.summary.scorecard_screened_out == 1
     assert len(result.pruning) == result.summary.features_before_pruning
+
+
+def test_wilson_interval_holds_the_rate_at_zero_and_one() -> None:
+    """At 0 of n the lower bound rounded to a hair above 0 for 186 sample sizes below
+    3,000 (found by the export-shape test: the strategy plot's error bars went negative)."""
+    for n in range(1, 3000):
+        for k in (0, n):
+            low, high = mx.wilson_interval(k, n)
+            assert low <= k / n <= high, (k, n, low, high)

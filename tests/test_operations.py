@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from creditrisk.governance import decision_log as dl
 from creditrisk.governance.gate import GateThresholds, gate_failures
@@ -27,6 +28,7 @@ from creditrisk.monitoring.actions import ActionStore, ActionStoreError, apply_f
 from creditrisk.monitoring.backtest import backtest, matured_cohorts, retraining_triggers
 from creditrisk.schemas.rules import Condition
 from creditrisk.schemas.warnings import CureRule, TriggerSettings
+from tests.conftest import REPO
 
 D1, D2, D3 = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
 
@@ -385,3 +387,18 @@ def test_the_creditrisk_command(project: Path, capsys: pytest.CaptureFixture[str
     store.close()
     assert acts["status"].tolist() == ["lifted"] and acts["lifted_by"].tolist() == ["ann"]
     assert alerts["customer_id"].tolist() == []  # c1's alert was sent, c2 erased
+
+
+def test_creditrisk_run_and_check_take_their_own_flags(tmp_path: Path) -> None:
+    """`creditrisk run --project ... --overrides ...` (what `make example-*` calls): the
+    flags after `run` reach it whole (argparse's remainder dropped a first "--flag")."""
+    from pipelines.support import command_line as ops
+
+    project = tmp_path / "german"
+    overrides = REPO / "examples/german_credit/params.yaml"
+    argv = ["run", "--project", str(project), "--overrides", str(overrides), "--until", "generate"]
+    assert ops.main(argv) == 0
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["data"]["end_date"] == "1995-12-31"
+    assert params["data"]["source"] == str(overrides.parent)
+    assert ops.main(["check", "--params", str(project / "params.yaml")]) == 0

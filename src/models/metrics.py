@@ -242,7 +242,8 @@ def wilson_interval(defaults: int, n: int, *, z: float = 1.959964) -> tuple[floa
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # The interval holds p; at p = 0 or 1 rounding would otherwise leave it a hair outside.
+    return float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half)))
 
 
 def calibration_by_group(y: np.ndarray, pd_: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
