@@ -28,7 +28,7 @@ def convert_module() -> ModuleType:
 
 
 def raw_sample(rows: int) -> pd.DataFrame:
-    raw = pd.read_csv(EXAMPLE / "UCI_Credit_Card.csv")
+    raw = pd.read_csv(EXAMPLE / "UCI_Credit_Card.csv.gz")
     return raw.sample(n=rows, random_state=7).sort_values("ID")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-SOURCE = Path(__file__).with_name("UCI_Credit_Card.csv")
+SOURCE = Path(__file__).with_name("UCI_Credit_Card.csv.gz")
 TARGET = "default.payment.next.month"
 EXCLUDED = ("ID", "SEX", "AGE", TARGET)  # protected attributes are never features
 PARAMS = {

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SOURCE = Path(__file__).with_name("UCI_Credit_Card.csv")
+SOURCE = Path(__file__).with_name("UCI_Credit_Card.csv.gz")
 MONTHS = 6
 FIRST_MONTH = pd.Timestamp("2005-04-01")
 AS_OF = pd.Timestamp("2005-10-01")
