@@ -20,6 +20,7 @@ import pandas as pd
 
 from creditrisk.contract import TABLES, ContractError, Kind, TableSpec
 from creditrisk.features.dictionary import feature_sources
+from creditrisk.features.labels import as_of_frame
 from creditrisk.features.split import choose_periods
 from creditrisk.ingest import derive_columns, map_columns
 from creditrisk.validation.coerce import convert
@@ -58,10 +59,9 @@ class SourceSettings:
     windows: tuple[int, ...] = (30, 90, 180, 365)
     rule_features: Mapping[str, Sequence[str]] = field(default_factory=dict)  # rule -> names
     # The split: periods set by hand (None: chosen from the data) and, for derived labels,
-    # the snapshot dates (the first of every month from as_of_start to as_of_end).
+    # the snapshot dates the features stage uses (features.as_of_dates()).
     split_periods: Mapping[str, tuple[date, date]] | None = None
-    as_of_start: date | None = None
-    as_of_end: date | None = None
+    as_of_dates: Sequence[date] = ()
     horizon_months: int = 12
 
 
@@ -168,10 +168,10 @@ def planned_split(
         ok = when.notna() & label.isin([0, 1])
         dates = when[ok].dt.normalize()
         labels: pd.Series | None = label[ok]
-    elif s.as_of_start is not None and s.as_of_end is not None:
-        grid = pd.date_range(s.as_of_start, s.as_of_end, freq="MS")
-        ends = grid + pd.DateOffset(months=s.horizon_months)
-        dates = pd.Series(grid[ends <= pd.Timestamp(s.end_date)])
+    elif s.as_of_dates:
+        # Labelled: the label window ends by the data's end (as the features stage labels).
+        grid = as_of_frame(s.as_of_dates, horizon_months=s.horizon_months)
+        dates = grid.loc[grid["window_end"] <= pd.Timestamp(s.end_date), "as_of"]
         labels = None
     else:
         return "not known (no outcomes and no snapshot dates)", []

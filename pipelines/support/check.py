@@ -61,8 +61,7 @@ def source_settings(params: Params, *, with_rules: bool = True) -> SourceSetting
         rule_features=rules,
         windows=params.features.windows_days if with_rules else (),
         split_periods=params.split.periods(),
-        as_of_start=params.features.as_of_start,
-        as_of_end=params.features.as_of_end,
+        as_of_dates=params.features.as_of_dates(),
         horizon_months=params.labels.horizon_months,
     )
 

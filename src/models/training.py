@@ -210,9 +210,8 @@ def _screened(spec: FeatureSpec, screening: Screening) -> FeatureSpec:
     if not screening.models:
         raise TrainingError(
             "no usable feature: every feature is null or constant on the train period "
-            f"({len(spec.features)} screened; see the reasons in data/models/pruning.csv "
-            "after a run, or the feature table's columns). Check the export's history "
-            "tables and features.static."
+            f"({len(spec.features)} screened, e.g. {list(spec.features[:5])}). Check the "
+            "export's history tables and features.static."
         )
     return _subset(spec, screening.models)
 
