@@ -1,10 +1,16 @@
 """Stage ingest: bring the source tables (synthetic or a folder of exports) into data/raw/.
 
 Usage: python -m pipelines.ingest --source data/synthetic/raw --out data/raw
-           --report reports/ingest.json
+           --report reports/ingest.json [--events data/events]
 
 ``--source`` is ``data.source`` (dvc.yaml fills it in from params.yaml, and lists the folder
 as a dependency, so a changed export is never ignored).
+
+With ``--events``, the rows posted to the decision service (``creditrisk serve``) since
+are appended to the export's tables: each stored event the export does not hold (by its
+key) and dated on or before ``data.end_date``; later ones wait in the store for the export
+that covers their date (:mod:`creditrisk.service.events`). ``reports/ingest.json`` counts
+them per table.
 
 CSV columns are read as text, so that a malformed value reaches validate intact and is
 quarantined with its original spelling rather than silently turned into a null here.
@@ -16,8 +22,11 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from creditrisk.contract import TABLES, ContractError, Kind, check_table_set
 from creditrisk.ingest import derive_columns, infer_numbers, map_columns
+from creditrisk.service.events import EVENT_TABLES, STORE_FILE, EventStore, for_export
 from creditrisk.settings_check import Severity
 from pipelines.support.check import find_source_file, read_source, run_checks
 from pipelines.support.files import reset_dir, write_json, write_table
@@ -27,7 +36,7 @@ from pipelines.support.stage import cli
 log = logging.getLogger("pipelines.ingest")
 
 
-def main(source: Path, out: Path, report: Path) -> None:
+def main(source: Path, out: Path, report: Path, events: Path | None = None) -> None:
     params = load_params()
     p, folder = params.data, source
     if Path(p.source).resolve() != source.resolve():
@@ -48,7 +57,53 @@ def main(source: Path, out: Path, report: Path) -> None:
             "tables absent from the source: %s (features needing them are left out)", absent
         )
     summary["absent_tables"] = absent
+    if events is not None:
+        summary["events"] = _append_events(events, out, params)
     write_json(summary, report)
+
+
+def _append_events(events: Path, out: Path, params: Params) -> dict[str, dict[str, int]]:
+    """The decision service's stored events that the export lacks, appended to its
+    tables in data/raw (validate then checks them like every other row)."""
+    path = events / STORE_FILE
+    if not path.exists():
+        return {}
+    tables = {t: out / f"{t}.parquet" for t in EVENT_TABLES}
+    export = {t: pd.read_parquet(p) for t, p in tables.items() if p.exists()}
+    additions, counts = for_export(EventStore(path), export, end_date=params.data.end_date)
+    for table, rows in additions.items():
+        if rows.empty:
+            continue
+        raw = export.get(table)
+        merged = rows if raw is None else pd.concat([raw, _like(rows, raw)], ignore_index=True)
+        write_table(merged, tables[table])
+        log.info("%s: %d event(s) from the decision service appended", table, len(rows))
+    for table, c in counts.items():
+        if c["waiting_after_end_date"]:
+            log.info(
+                "%s: %d event(s) dated after data.end_date wait for a later export",
+                table,
+                c["waiting_after_end_date"],
+            )
+    return counts
+
+
+def _like(rows: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Event rows in the export's column types: as text where the export is text (a CSV
+    read as text), else as they are."""
+    out = rows.copy()
+    for column in out.columns:
+        if column in raw.columns and not (
+            pd.api.types.is_numeric_dtype(raw[column])
+            or pd.api.types.is_datetime64_any_dtype(raw[column])
+        ):
+            values = out[column]
+            if pd.api.types.is_datetime64_any_dtype(values):
+                text = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+            else:
+                text = values.astype(object).map(str)
+            out[column] = text.where(values.notna(), None).astype(object)
+    return out
 
 
 def _check(params: Params, folder: Path) -> None:

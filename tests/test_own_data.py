@@ -177,9 +177,9 @@ def test_lender_export_runs_under_dvc_repro_and_is_never_stale(tmp_path: Path) -
     project.mkdir()
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, project / name)
-    for folder in ("pipelines", "src"):
+    for folder in ("pipelines", "src", "data/events"):
         shutil.copytree(
-            REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
+            REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__", "*.db*")
         )
     set_params(
         project,

@@ -11,6 +11,7 @@ Run from the project's root (the folder with ``params.yaml``), like the stages::
     creditrisk end-date YYYY-MM-DD
     creditrisk check [--params params.yaml]
     creditrisk run --project FOLDER --overrides FILE [--until STAGE]
+    creditrisk serve [--host 127.0.0.1] [--port 8080] [--workers 1]
 
 ``end-date`` sets ``data.end_date`` in ``params.yaml`` (comments kept) when a newer
 export arrives: the nightly recipe in the README runs it before ``dvc repro``.
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("check", "check the settings against the export; every problem at once"),
         ("run", "run every stage in a project folder with params overrides (examples)"),
+        ("serve", "the decision service over the champion and the history (HTTP)"),
     ):
         sub.add_parser(name, help=text, add_help=False).add_argument(
             "rest", nargs=argparse.REMAINDER
@@ -103,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check.main(given[1:])
     if given and given[0] == "run":
         return run.cli(given[1:])
+    if given and given[0] == "serve":
+        from pipelines.support import serve  # the web stack loads only to serve
+
+        return serve.main(given[1:])
     args = _parser().parse_args(given)
     try:
         if args.command == "end-date":

@@ -40,10 +40,12 @@ def input_hashes(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
     Column order and extra columns do not matter; 1 and 1.0 hash alike; numbers count to
     12 significant digits; missing values (None, NaN, NaT) hash alike.
     """
-    columns = [frame[f].to_numpy(dtype=object) for f in features]
+    # One conversion of the feature block, not one per column: a column lookup costs more
+    # than hashing a one-row batch.
+    values = frame.loc[:, list(features)].to_numpy(dtype=object)
     out = []
     for i in range(len(frame)):
-        row = [_canonical(col[i]) for col in columns]
+        row = [_canonical(v) for v in values[i]]
         text = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
         out.append(hashlib.sha256(text.encode("utf-8")).hexdigest())
     return out

@@ -14,9 +14,11 @@ def conform_inputs(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
     for col in schema.inputs:
         if col.name not in frame.columns:
             continue
-        kind = str(col.type)
-        if kind in ("long", "DataType.long") and frame[col.name].notna().all():
+        kind, dtype = str(col.type), frame[col.name].dtype
+        if kind in ("long", "DataType.long") and dtype != "int64" and frame[col.name].notna().all():
             casts[col.name] = "int64"
-        elif kind in ("double", "DataType.double"):
+        elif kind in ("double", "DataType.double") and dtype != "float64":
             casts[col.name] = "float64"
-    return frame.astype(casts)
+    # Only the columns whose type differs: a cast of every column copies each one, which
+    # is most of the time of a one-row decision.
+    return frame.astype(casts) if casts else frame

@@ -151,13 +151,23 @@ class ActionStore:
                 r.customer_id
                 for r in con.execute(sa.select(alerts.c.customer_id).where(alerts.c.as_of == as_of))
             }
+            frozen_at = {
+                r.customer_id
+                for r in con.execute(
+                    sa.select(limit_actions.c.customer_id).where(limit_actions.c.as_of == as_of)
+                )
+            }
             rows, freezes = [], []
             for r in table.to_dict("records"):
                 cid = str(r["customer_id"])
-                if cid in known:
-                    continue
                 alert_id = _id(as_of, cid, "alert")
                 owner = owners.get(cid)
+                if cid in known:
+                    # Recorded already at this date; a later, graver warning of the same date
+                    # (an event posted to the decision service) still freezes the limit.
+                    if sw.FREEZE in str(r["action"]).split(",") and cid not in frozen_at:
+                        freezes.append(_freeze(r, alert_id, as_of, cid, owner, when))
+                    continue
                 rows.append(
                     {
                         "alert_id": alert_id,
@@ -178,21 +188,7 @@ class ActionStore:
                     }
                 )
                 if sw.FREEZE in str(r["action"]).split(","):
-                    freezes.append(
-                        {
-                            "action_id": _id(as_of, cid, "freeze"),
-                            "alert_id": alert_id,
-                            "as_of": as_of,
-                            "customer_id": cid,
-                            "owner": owner,
-                            "rule": str(r["rules"]),
-                            "level": str(r["level"]),
-                            "actions": str(r["action"]),
-                            "previous_limit": _float(r.get("previous_credit_limit")),
-                            "new_limit": 0.0,
-                            "recorded_at": when,
-                        }
-                    )
+                    freezes.append(_freeze(r, alert_id, as_of, cid, owner, when))
             if rows:
                 con.execute(alerts.insert(), rows)
             if freezes:
@@ -315,22 +311,25 @@ class ActionStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def frame(self, table: sa.Table) -> pd.DataFrame:
-        """A whole table, in a stable order."""
+    def frame(self, table: sa.Table, customers: Sequence[str] | None = None) -> pd.DataFrame:
+        """A whole table (or the rows of ``customers``), in a stable order."""
         key = list(table.primary_key.columns)
+        query = sa.select(table)
+        if customers is not None:
+            query = query.where(table.c.customer_id.in_([str(c) for c in customers]))
         with self.engine.connect() as con:
-            result = con.execute(sa.select(table).order_by(*key))
+            result = con.execute(query.order_by(*key))
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         for col in table.columns:
             if isinstance(col.type, sa.Date) and col.name in frame:
                 frame[col.name] = pd.to_datetime(frame[col.name]).dt.date
         return frame
 
-    def actions(self) -> pd.DataFrame:
-        """Every limit action with its status (active or lifted), who lifted it, when and
-        why."""
-        acts = self.frame(limit_actions)
-        events = self.frame(action_events)
+    def actions(self, customers: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every limit action (of ``customers``, when given) with its status (active or
+        lifted), who lifted it, when and why."""
+        acts = self.frame(limit_actions, customers)
+        events = self.frame(action_events, customers)
         lifts = events[events["kind"] == LIFTED].sort_values(["effective", "recorded_at"])
         lifts = lifts.drop_duplicates("subject_id")[
             ["subject_id", "effective", "by_kind", "by", "reason"]
@@ -347,14 +346,26 @@ class ActionStore:
         out["status"] = out["lifted_on"].isna().map({True: "active", False: LIFTED})
         return out.sort_values(["as_of", "customer_id"]).reset_index(drop=True)
 
-    def active_freezes(self, at: date) -> pd.DataFrame:
-        """Freezes recorded at or before ``at`` with no lift effective at or before it."""
-        acts = self.actions()
+    def active_freezes(self, at: date, customers: Sequence[str] | None = None) -> pd.DataFrame:
+        """Freezes recorded at or before ``at`` with no lift effective at or before it (of
+        ``customers``, when given: an indexed lookup, not a read of the whole store)."""
+        if customers is not None and not self._has_actions(customers):
+            return self.frame(limit_actions, []).assign(status=pd.Series(dtype=str))
+        acts = self.actions(customers)
         if acts.empty:
             return acts
         recorded = acts["as_of"] <= at
         lifted = acts["lifted_on"].map(lambda d: d is not None and not pd.isna(d) and d <= at)
         return acts[recorded & ~lifted.astype(bool)].reset_index(drop=True)
+
+    def _has_actions(self, customers: Sequence[str]) -> bool:
+        with self.engine.connect() as con:
+            found = con.execute(
+                sa.select(limit_actions.c.action_id)
+                .where(limit_actions.c.customer_id.in_([str(c) for c in customers]))
+                .limit(1)
+            ).first()
+        return found is not None
 
     def outbox(self) -> pd.DataFrame:
         """Alerts not yet delivered to their owner, oldest first."""
@@ -475,6 +486,24 @@ class FrozenLimits:
         out = apply_freezes(decisions, self.active)
         self.applied += int(is_frozen(out["limit_policy"]).sum())
         return out
+
+
+def _freeze(
+    r: Mapping[Any, Any], alert_id: str, as_of: date, cid: str, owner: str | None, when: datetime
+) -> dict[str, Any]:
+    return {
+        "action_id": _id(as_of, cid, "freeze"),
+        "alert_id": alert_id,
+        "as_of": as_of,
+        "customer_id": cid,
+        "owner": owner,
+        "rule": str(r["rules"]),
+        "level": str(r["level"]),
+        "actions": str(r["action"]),
+        "previous_limit": _float(r.get("previous_credit_limit")),
+        "new_limit": 0.0,
+        "recorded_at": when,
+    }
 
 
 def _delete_in(con: Any, table: sa.Table, column: str, values: Sequence[str]) -> int:
