@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: repro test test-fast venv lint lock bench-generate bench-features bench-scorer bench-pipeline clean example-german example-lender example-taiwan
+.PHONY: repro test test-fast venv lint lock bench-generate bench-features bench-scorer bench-pipeline bench-service clean example-german example-lender example-taiwan
 
 venv: $(STAMP)
 
@@ -96,6 +96,12 @@ $(FT_VENV)/.stamp: benchmarks/requirements-featuretools.txt
 BENCH_DATA ?= /tmp/creditrisk-bench
 bench-scorer: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN))/python PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/scorer.py
+
+# The decision service over HTTP (after make repro): sequential and 8 clients, beside
+# MLflow's single-row floor; PURCHASES pads the history to show lookups do not grow with it.
+PURCHASES ?= 10000000
+bench-service: $(STAMP)
+	$(BIN)/python benchmarks/service.py --purchases $(PURCHASES)
 
 bench-features: $(STAMP) $(FT_VENV)/.stamp
 	$(BIN)/python benchmarks/features.py --data $(BENCH_DATA) --featuretools-python $(FT_VENV)/bin/python

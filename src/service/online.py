@@ -90,15 +90,18 @@ class Session:
         """The request tables: the customer's rows of the history (none when
         ``customer_id`` is None) plus ``extra`` rows (events or a posted history) whose key
         the history does not hold."""
+        # One script for every table: a statement per call costs more than the copy.
+        script = []
         for table in self.tables:
-            self.con.execute(f"DELETE FROM main.{table}")
+            script.append(f"DELETE FROM main.{table};")
             if customer_id is not None:
                 cols = ", ".join(f'"{c}"' for c in self.columns[table])
-                self.con.execute(
+                script.append(
                     f"INSERT INTO main.{table} SELECT {cols} FROM hist.{table} "
-                    f"WHERE {CUSTOMER_COLUMN[table]} = ?",
-                    [customer_id],
+                    f"WHERE {CUSTOMER_COLUMN[table]} = {_literal(customer_id)};"
                 )
+        self.con.execute("\n".join(script))
+        for table in self.tables:
             rows = extra.get(table)
             if rows is not None and len(rows):
                 self._insert(table, rows)
@@ -136,12 +139,11 @@ class Session:
         column with a null stays as it is."""
         name = self.statement(end_date)
         frame = as_of_frame(list(as_of_dates), horizon_months=LABEL_HORIZON_MONTHS)
-        self.con.execute(f"DELETE FROM main.{DATES}")
-        self.con.register("_dates", frame)
-        try:
-            self.con.execute(f"INSERT INTO main.{DATES} SELECT * FROM _dates")
-        finally:
-            self.con.unregister("_dates")
+        values = ", ".join(
+            f"(TIMESTAMP '{a:%Y-%m-%d %H:%M:%S}', TIMESTAMP '{w:%Y-%m-%d %H:%M:%S}')"
+            for a, w in zip(frame["as_of"], frame["window_end"], strict=True)
+        )
+        self.con.execute(f"DELETE FROM main.{DATES}; INSERT INTO main.{DATES} VALUES {values}")
         self.con.execute("PRAGMA disable_optimizer")
         try:
             arrays = self.con.execute(f"EXECUTE {name}").fetchnumpy()
@@ -222,6 +224,11 @@ _KEY = {
 }
 
 
+def _literal(text: str) -> str:
+    """A SQL string literal (quotes doubled)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def _quoted(columns: Sequence[str]) -> list[str]:
     return [f'"{c}"' for c in columns]
 
@@ -254,7 +261,7 @@ class SqlCache:
 class OnlineFeatures:
     """A pool of sessions over one history file: ``with features.session() as s``."""
 
-    def __init__(self, history: Path, settings: FeatureSettings, *, sessions: int = 4) -> None:
+    def __init__(self, history: Path, settings: FeatureSettings, *, sessions: int = 2) -> None:
         self.history = history
         self.settings = settings
         self.sql = SqlCache()
@@ -264,9 +271,16 @@ class OnlineFeatures:
         self._lock = threading.Lock()
 
     def warm(self, end_date: date) -> None:
-        """Compile and prepare the statement for ``end_date`` in one session now."""
-        with self.session() as s:
+        """Open every session of the pool and prepare the statement for ``end_date`` in
+        each now, so that no request pays for it."""
+        made = []
+        with self._lock:
+            while self._made < self._limit:
+                self._made += 1
+                made.append(Session(self.history, self.settings, self.sql))
+        for s in made:
             s.statement(end_date)
+            self._pool.put(s)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
