@@ -85,8 +85,10 @@ def start(project: Path, workers: int) -> tuple[subprocess.Popen[bytes], str, fl
     env.setdefault("CREDITRISK_PSEUDONYM_KEY", "bench-pseudonym-key-0123456789")
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.support.command_line", "serve"]
-        + ["--port", str(port), "--workers", str(workers)],
+        [
+            *(sys.executable, "-m", "pipelines.support.command_line", "serve"),
+            *("--port", str(port), "--workers", str(workers)),
+        ],
         cwd=project,
         env=env,
         stdout=(project / "serve.log").open("w"),
@@ -211,8 +213,8 @@ def main() -> None:
                 f"{m['seq_rate']:.1f} decisions/s; p50 / floor = {m['seq_p50'] / floor:.1f}"
             )
             print(
-                f"  {args.clients} clients: p50 {m['conc_p50']:.1f} ms, p99 {m['conc_p99']:.1f} ms, "
-                f"{m['conc_rate']:.1f} decisions/s"
+                f"  {args.clients} clients: p50 {m['conc_p50']:.1f} ms, "
+                f"p99 {m['conc_p99']:.1f} ms, {m['conc_rate']:.1f} decisions/s"
             )
 
 

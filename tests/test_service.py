@@ -207,6 +207,8 @@ def test_errors_name_the_field_and_never_echo_data(served: Served) -> None:
     r = served.post("/v1/decisions", {"customer_id": cid, "as_of": "2024-13-45"})
     assert r.status_code == 422
     assert any(e["loc"][-1] == "as_of" for e in r.json()["detail"]) and "2024-13-45" not in r.text
+    r = served.post("/v1/decisions", {"customer_id": cid, "as_of": "2999-01-01"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "as_of"
     r = served.post("/v1/decisions", {})
     assert r.status_code == 422
     r = served.post("/v1/decisions", {"customer_id": cid, "colour": "blue"})

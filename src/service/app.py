@@ -15,14 +15,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from creditrisk.service.decisions import (
     DecisionService,
@@ -55,6 +55,14 @@ class DecisionRequest(BaseModel):
     as_of: date | None = Field(
         None, description="decision date (features see events strictly before it)"
     )
+
+    @field_validator("as_of")
+    @classmethod
+    def _not_future(cls, value: date | None) -> date | None:
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        if value is not None and value > tomorrow:
+            raise ValueError(f"a decision date after {tomorrow} is in the future")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DecisionRequest:
