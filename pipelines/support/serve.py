@@ -22,9 +22,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from creditrisk.monitoring.actions import ActionStore
 from creditrisk.service.app import create_app
 from creditrisk.service.decisions import DecisionService, ServiceSettings
-from creditrisk.service.events import STORE_FILE
+from creditrisk.service.events import STORE_FILE, EventStore
 from creditrisk.service.history import build_history
 from pipelines.support.action_store import Locations, owners, store_url
 from pipelines.support.artifacts import FeaturesDir
@@ -65,13 +66,18 @@ def settings(root: Path) -> ServiceSettings:
 
 
 def prepare(root: Path) -> None:
-    """Index the validated history (once per export) before any worker starts."""
+    """Index the validated history (once per export) and create the stores before any
+    worker starts."""
     for needed in (root / SCORER / "MLmodel", root / VALIDATED / "customers.parquet"):
         if not needed.exists():
             raise SystemExit(
                 f"creditrisk serve: {needed} is missing; run the pipeline first (dvc repro)"
             )
     info = build_history(root / VALIDATED, root / HISTORY_FILE)
+    # The stores' tables are created here, once: workers starting together would race.
+    params = load_params(root / "params.yaml")
+    ActionStore(store_url(root / Locations.actions, params.monitor.store_url)).close()
+    EventStore(root / EVENTS / STORE_FILE)
     log.info(
         "history %s (%s): %s",
         info.path,

@@ -19,8 +19,9 @@ An alert's or action's id is a hash of (as_of, customer_id), so re-running a mon
 date adds nothing twice, with one exception: when a later evaluation of a date already
 recorded (an event posted to the decision service, or a re-run with newer data or a new
 champion) calls for a freeze and the customer has none at that date, the freeze is added,
-tied to the alert already there: a graver warning is never dropped. A freeze is *active* at a date when it was recorded at or before
-that date and no lift is effective at or before it.
+tied to the alert already there: a graver warning is never dropped. A freeze is *active*
+at a date when it was recorded at or before that date and no lift is effective at or
+before it.
 """
 
 from __future__ import annotations

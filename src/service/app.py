@@ -10,10 +10,12 @@ repeats beside the exception's type.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -86,17 +88,33 @@ class EventsRequest(BaseModel):
         return self
 
 
+async def _off_loop(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
 def create_app(make_service: Callable[[], DecisionService], *, token: str | None) -> FastAPI:
     """The application; ``make_service`` runs once at start-up (it loads the model and
     compiles the feature statement). With ``token`` set, every route but ``/healthz``
     needs ``Authorization: Bearer <token>``."""
     state: dict[str, DecisionService] = {}
 
+    pools: dict[str, ThreadPoolExecutor] = {}
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         state["service"] = make_service()
+        # The CPU work runs off the event loop on a fixed set of threads, one per feature
+        # session: a thread that always does the work keeps the engines' per-thread state
+        # (allocator caches, OpenMP teams) warm, which a fresh pool thread per request does
+        # not.
+        pools["decisions"] = ThreadPoolExecutor(
+            max_workers=state["service"].settings.sessions, thread_name_prefix="decide"
+        )
+        pools["events"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")
         log.info("decision service ready: model %s", state["service"].model_version)
         yield
+        for pool in pools.values():
+            pool.shutdown(wait=True)
         state.pop("service").close()
 
     app = FastAPI(
@@ -133,7 +151,11 @@ def create_app(make_service: Callable[[], DecisionService], *, token: str | None
         }
 
     @app.post("/v1/decisions", dependencies=[Depends(authorised)])
-    def decisions(body: DecisionRequest) -> dict[str, Any]:
+    async def decisions(body: DecisionRequest) -> dict[str, Any]:
+        out: dict[str, Any] = await _off_loop(pools["decisions"], _decide, body)
+        return out
+
+    def _decide(body: DecisionRequest) -> dict[str, Any]:
         s = service()
         try:
             if body.customer_id is not None:
@@ -150,8 +172,11 @@ def create_app(make_service: Callable[[], DecisionService], *, token: str | None
             raise HTTPException(409, detail=str(exc)) from None
 
     @app.post("/v1/events", dependencies=[Depends(authorised)])
-    def events(body: EventsRequest) -> dict[str, Any]:
-        return service().post_events(body.model_dump())
+    async def events(body: EventsRequest) -> dict[str, Any]:
+        out: dict[str, Any] = await _off_loop(
+            pools["events"], service().post_events, body.model_dump()
+        )
+        return out
 
     @app.exception_handler(RowsRejectedError)
     async def rejected(_: Request, exc: RowsRejectedError) -> JSONResponse:
