@@ -3,9 +3,10 @@
 and fire early warnings at once.
 
 A decision is what the batch ``score`` stage gives the same customer: the customer's
-feature row by the batch definitions (:mod:`creditrisk.service.online`), the exported
-champion through MLflow's pyfunc interface, the active limit freezes, recourse for a
-declined or limited decision, and a record appended to the decision log.
+feature row by the batch definitions (:mod:`creditrisk.service.online`), cast to the
+exported champion's signature and scored by its own predict (loaded with MLflow), the
+active limit freezes, recourse for a declined or limited decision, and a record appended
+to the decision log.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from creditrisk.contract import LABEL_COLUMNS, TABLES
 from creditrisk.features.settings import FeatureSettings
 from creditrisk.governance.decision_log import LoggingScorer
 from creditrisk.governance.pseudonym import pseudonymise
-from creditrisk.models.inputs import conform_inputs
+from creditrisk.models.inputs import conform_inputs, signature_dtypes
 from creditrisk.models.pyfunc import scorer_artifacts, scorer_lineage
 from creditrisk.models.recourse import Lever, WithRecourse, levers
 from creditrisk.models.scorer import Scorer
@@ -113,11 +114,7 @@ class DecisionService:
         self.lineage = scorer_lineage(settings.scorer)
         self.model_version = self.lineage.get("model_version", "unversioned")
         self.inputs = [c.name for c in self.schema.inputs if c.name != "customer_id"]
-        self.dtypes = {
-            c.name: {"long": "int64", "double": "float64"}[str(c.type).rsplit(".", 1)[-1]]
-            for c in self.schema.inputs
-            if str(c.type).rsplit(".", 1)[-1] in ("long", "double")
-        }
+        self.dtypes = signature_dtypes(self.schema)
         dictionary = json.loads(Path(scorer_artifacts(settings.scorer)["dictionary"]).read_text())
         self.levers: list[Lever] = levers(
             self.scorer, dictionary, population(settings.population, self.scorer, dictionary)
@@ -150,7 +147,9 @@ class DecisionService:
         return self.data_end() + timedelta(days=1)
 
     def end_date_for(self, as_of: date) -> date:
-        return self.online.end_date_for(as_of, self.settings.data_end)
+        """The data's end a decision at ``as_of`` sees: the export's, or the day before
+        ``as_of`` when events carry the history past it."""
+        return max(self.settings.data_end, as_of - timedelta(days=1))
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -224,11 +223,14 @@ class DecisionService:
             parents = self._event_parents(s, payload)
             frames = self._validated(payload, end=today, parents=parents)
             customers = self._customers_of(frames, parents)
-            known = {t: self._in_history(s, t, f, customers[t]) for t, f in frames.items()}
+            affected = sorted({c for t in frames for c in customers[t]})
+            held = self._held_keys(s, affected)
+            known = {
+                t: event_keys(t, f).isin(held.get(t, set())).to_numpy() for t, f in frames.items()
+            }
         fresh = {t: f[~known[t]].reset_index(drop=True) for t, f in frames.items()}
         fresh_customers = {t: customers[t][~known[t]].reset_index(drop=True) for t in frames}
         appended = self.events.append(fresh, fresh_customers)
-        affected = sorted({c for t in frames for c in customers[t]})
         alerts = self._warnings(affected)
         return {
             "request_id": appended.request_id,
@@ -280,19 +282,16 @@ class DecisionService:
                 out[table] = frame["loan_id"].astype(str).map(owner)
         return out
 
-    def _in_history(
-        self, s: Session, table: str, frame: pd.DataFrame, customers: pd.Series
-    ) -> np.ndarray:
-        """Which posted rows the history (the export) holds already, by key."""
-        if frame.empty or table not in s.tables:
-            return np.zeros(len(frame), dtype=bool)
-        known: set[str] = set()
-        for cid in sorted(set(customers)):
+    def _held_keys(self, s: Session, customers: Sequence[str]) -> dict[str, set[str]]:
+        """The keys of the rows the history (the export) holds for ``customers``, per
+        event table: one lookup per customer."""
+        held: dict[str, set[str]] = {t: set() for t in EVENT_TABLES if t in s.tables}
+        for cid in customers:
             s.load(cid, {})
-            held = s.con.execute(f"SELECT * FROM main.{table}").df()
-            if len(held):
-                known |= set(event_keys(table, held))
-        return event_keys(table, frame).isin(known).to_numpy()
+            for table, keys in held.items():
+                rows = s.con.execute(f"SELECT * FROM main.{table}").df()
+                keys |= set(event_keys(table, rows))
+        return held
 
     def _warnings(self, customers: Sequence[str]) -> list[dict[str, Any]]:
         """Early warnings for ``customers`` at the default decision date, recorded in the

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.contract import TABLES, Kind
+from creditrisk.contract import TABLES
 from creditrisk.validation.coerce import coerce_table
 
 EVENT_TABLES = ("transactions", "loans", "repayments")
@@ -48,7 +48,6 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (table_name, event_key)
 );
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id);
-CREATE INDEX IF NOT EXISTS events_by_loan ON events (table_name, event_key);
 """
 
 
@@ -58,12 +57,22 @@ def contract_columns(table: str) -> list[str]:
     return list(TABLES[table].typed_columns)
 
 
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": TABLES["customers"].key,
+    "transactions": TABLES["transactions"].key,
+    "loans": TABLES["loans"].key,
+    # repayments have no key in the contract (rows are payment events): a payment is the
+    # same one when all of these agree
+    "repayments": ("loan_id", "installment_no", "due_date", "paid_date", "amount_paid"),
+}
+"""The columns that identify a row of a history table, for events and posted histories."""
+
+
 def event_keys(table: str, frame: pd.DataFrame) -> pd.Series:
-    """Each row's key as text (see the module docstring); ``frame`` is typed."""
-    if table == "transactions":
-        return frame["transaction_id"].astype(str)
-    if table == "loans":
-        return frame["loan_id"].astype(str)
+    """Each row's key (:data:`KEY_COLUMNS`) as text; ``frame`` is typed."""
+    if table != "repayments":
+        (column,) = KEY_COLUMNS[table]
+        return frame[column].astype(str)
     columns = [
         frame["loan_id"].astype(str).tolist(),
         [_text(v) for v in frame["installment_no"]],
@@ -223,10 +232,7 @@ def typed_rows(table: str, rows: list[dict[str, object]]) -> pd.DataFrame:
     for column in spec.typed_columns:
         if column not in frame.columns:
             frame[column] = None
-    typed = coerce_table(frame, spec, max_bad_share=1.0).frame
-    for column, kind in spec.typed_columns.items():
-        if kind == Kind.TIMESTAMP:
-            typed[column] = pd.to_datetime(typed[column]).astype("datetime64[us]")
+    typed = coerce_table(frame, spec, max_bad_share=1.0).frame  # timestamps as datetime64[us]
     extra = [c for c in typed.columns if c not in spec.typed_columns]
     return typed[[*spec.typed_columns, *extra]]
 

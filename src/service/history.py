@@ -99,7 +99,7 @@ def build_history(validated: Path, path: Path) -> HistoryInfo:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     con = duckdb.connect()
-    con.execute(f"ATTACH '{_quote(tmp)}' AS served (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+    con.execute(f"ATTACH {sql_literal(tmp)} AS served (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
     con.execute("USE served")
     try:
         present = [t for t in SERVED_TABLES if (validated / f"{t}.parquet").exists()]
@@ -122,8 +122,9 @@ def build_history(validated: Path, path: Path) -> HistoryInfo:
     return HistoryInfo(path, wanted, rows, rebuilt=True)
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
+def sql_literal(value: object) -> str:
+    """``value`` as a SQL string literal (a file name, a customer id): quotes doubled."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ import pandas as pd
 from creditrisk.features.build import build_features
 from creditrisk.features.labels import as_of_frame
 from creditrisk.features.settings import FeatureSettings
-from creditrisk.service.history import CUSTOMER_COLUMN, SERVED_TABLES
+from creditrisk.service.events import KEY_COLUMNS
+from creditrisk.service.history import CUSTOMER_COLUMN, SERVED_TABLES, sql_literal
 
 DATES = "snapshot_dates"
 LABEL_HORIZON_MONTHS = 1  # labels are computed and dropped: a decision has no label
@@ -44,7 +45,7 @@ class Session:
     def __init__(self, history: Path, settings: FeatureSettings, sql_for: SqlCache) -> None:
         self.con = duckdb.connect()
         self.con.execute("SET threads = 1")
-        self.con.execute(f"ATTACH '{_quote(history)}' AS hist (READ_ONLY)")
+        self.con.execute(f"ATTACH {sql_literal(history)} AS hist (READ_ONLY)")
         names = {
             r[0]
             for r in self.con.execute(
@@ -98,7 +99,7 @@ class Session:
                 cols = ", ".join(f'"{c}"' for c in self.columns[table])
                 script.append(
                     f"INSERT INTO main.{table} SELECT {cols} FROM hist.{table} "
-                    f"WHERE {CUSTOMER_COLUMN[table]} = {_literal(customer_id)};"
+                    f"WHERE {CUSTOMER_COLUMN[table]} = {sql_literal(customer_id)};"
                 )
         self.con.execute("\n".join(script))
         for table in self.tables:
@@ -114,7 +115,7 @@ class Session:
         frame = frame[self.columns[table]]
         self.con.register("_extra", frame)
         try:
-            key = _KEY.get(table)
+            key = KEY_COLUMNS.get(table)
             where = (
                 f" WHERE NOT EXISTS (SELECT 1 FROM main.{table} t WHERE "
                 + " AND ".join(f't."{k}" IS NOT DISTINCT FROM e."{k}"' for k in key)
@@ -216,25 +217,8 @@ def _column(values: np.ndarray, dtype: str | None) -> Any:
     return values
 
 
-_KEY = {
-    "customers": ("customer_id",),
-    "transactions": ("transaction_id",),
-    "loans": ("loan_id",),
-    "repayments": ("loan_id", "installment_no", "due_date", "paid_date", "amount_paid"),
-}
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (quotes doubled)."""
-    return "'" + str(text).replace("'", "''") + "'"
-
-
 def _quoted(columns: Sequence[str]) -> list[str]:
     return [f'"{c}"' for c in columns]
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 class SqlCache:
@@ -296,11 +280,6 @@ class OnlineFeatures:
             yield s
         finally:
             self._pool.put(s)
-
-    def end_date_for(self, as_of: date, data_end: date) -> date:
-        """The data's end a decision at ``as_of`` sees: the export's, or the day before
-        ``as_of`` when events carry the history past it."""
-        return max(data_end, as_of - timedelta(days=1))
 
     def close(self) -> None:
         while not self._pool.empty():
