@@ -139,6 +139,7 @@ def _facts(
         strategy=StrategySummary.from_dict(read_json(r.strategy.summary)),
         cutoffs=pd.read_csv(r.strategy.cutoffs),
         strategy_grades=pd.read_csv(r.strategy.grades),
+        training_sample=read_json(r.train).get("sample"),
     )
 
 

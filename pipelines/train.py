@@ -88,6 +88,7 @@ def settings(params: Params) -> TrainingSettings:
         check_tolerance=p.monotone_check.tolerance,
         prune_max_abs_corr=p.prune.max_abs_corr if p.prune.enabled else None,
         prune_rows=p.prune.rows,
+        max_rows=p.max_rows,
         scorecard=ScorecardSettings(**c.model_dump(), **sc.model_dump()),
     )
 

@@ -155,6 +155,29 @@ def test_same_data_and_params_give_identical_metrics(prepared: Path, first_run: 
     assert a == b
 
 
+def test_sampled_training_stays_calibrated_and_within_the_auc_interval(
+    prepared: Path, first_run: dict
+) -> None:
+    """train.max_rows at a third of the train period: every default kept, the goods drawn
+    and weighted; the PDs stay calibrated and the test AUC within the full run's interval."""
+    rows = len(pd.read_parquet(prepared / "data/split/train.parquet", columns=["default"]))
+    set_params(prepared, train={"max_rows": rows // 3})
+    try:
+        sampled = _run_model_stages(prepared, "sampled")
+    finally:
+        set_params(prepared, train={"max_rows": None})
+    sample = json.loads((prepared / "sampled/train.json").read_text())["sample"]
+    assert sample["rows_in_period"] == rows
+    assert sample["rows_kept"] == pytest.approx(rows // 3, rel=0.05)
+    assert 0 < sample["good_share"] < 0.5
+    kept = pd.read_parquet(prepared / "data/split/train.parquet", columns=["default"])
+    assert sample["defaults_in_period"] == int(kept["default"].sum())
+    full = first_run["test"]
+    assert full["auc_ci_low"] <= sampled["test"]["auc"] <= full["auc_ci_high"]
+    assert sampled["test"]["ece"] < 0.05
+    assert sampled["test"]["n"] == full["n"]  # only the train period is sampled
+
+
 def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> None:
     from pipelines.support.tracking import TrackingError
 

@@ -205,6 +205,10 @@ class ReportsDir:
         return self.root / "split.json"
 
     @property
+    def train(self) -> Path:
+        return self.root / "train.json"
+
+    @property
     def validation(self) -> Path:
         return self.root / "validation" / "summary.json"
 

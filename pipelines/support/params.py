@@ -221,6 +221,9 @@ class TrainParams(_Section):
     # "advanced" can break the constraints it promises (LightGBM issues 5358 and 6155; the
     # train stage's sweep found it here too); "basic" and "intermediate" keep them.
     monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
+    # Train on every default and a hash-drawn share of the goods, weighted, when the train
+    # period has more rows than this (src/models/sampling.py); None: every row.
+    max_rows: int | None = Field(None, gt=0)
     early_stopping_months: int = Field(2, gt=0)
     early_stopping_slice: Literal["first", "last"] = "last"
     early_stopping_rounds: int = Field(100, gt=0)

@@ -33,11 +33,13 @@ def train_lightgbm(
     monotone: list[int],
     num_boost_round: int,
     early_stopping_rounds: int,
+    weight: np.ndarray | None = None,
 ) -> lgb.Booster:
     """Fit a binary LightGBM on (X, y), stopping when AUC on the validation slice stalls.
 
     Args:
         X, y: training matrix and 0/1 labels.
+        weight: per training row (a sampled good's inverse share), None for 1 each.
         X_valid, y_valid: the early-stopping slice (never the test period).
         params: LightGBM parameters (learning rate, leaves, seed, threads, ...).
         monotone: per feature, the required direction of the effect on PD (+1, -1, 0).
@@ -48,7 +50,7 @@ def train_lightgbm(
         The booster, truncated to its best iteration.
     """
     full = {**BASE_PARAMS, **params, "monotone_constraints": monotone}
-    train_set = lgb.Dataset(X, label=y, free_raw_data=False)
+    train_set = lgb.Dataset(X, label=y, weight=weight, free_raw_data=False)
     valid_set = lgb.Dataset(X_valid, label=y_valid, reference=train_set, free_raw_data=False)
     booster = lgb.train(
         full,
@@ -88,6 +90,7 @@ def search_lightgbm(
     n_trials: int,
     timeout_seconds: float,
     seed: int,
+    weight: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Optuna TPE search of the main hyper-parameters on the early-stopping slice.
 
@@ -111,6 +114,7 @@ def search_lightgbm(
         booster = train_lightgbm(
             X,
             y,
+            weight=weight,
             X_valid=X_valid,
             y_valid=y_valid,
             params=trial_params,

@@ -102,6 +102,7 @@ class ScorecardTable:
 def fit_scorecard(
     X: pd.DataFrame,
     y: np.ndarray,
+    weight: np.ndarray | None = None,
     *,
     categorical: list[str],
     min_iv: float,
@@ -126,7 +127,7 @@ def fit_scorecard(
 
     names = list(X.columns)
     if not names:
-        return _intercept_only(y, min_iv)
+        return _intercept_only(y, min_iv, weight)
     trend = {n: {"monotonic_trend": monotonic_trend} for n in names if n not in categorical}
     process = BinningProcess(
         names,
@@ -146,10 +147,10 @@ def fit_scorecard(
     frame = X.copy()
     for c in categorical:
         frame[c] = frame[c].astype(object)
-    card.fit(frame, np.asarray(y))
+    card.fit(frame, np.asarray(y), sample_weight=weight)
     selected = list(card.binning_process_.get_support(names=True))
     if not selected:
-        return _intercept_only(y, min_iv)
+        return _intercept_only(y, min_iv, weight)
     table = card.table(style="detailed")
     coefs = card.estimator_.coef_.ravel()
     variables = [
@@ -159,8 +160,8 @@ def fit_scorecard(
     return ScorecardTable(variables, intercept=float(card.estimator_.intercept_[0]))
 
 
-def _intercept_only(y: np.ndarray, min_iv: float) -> ScorecardTable:
-    rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+def _intercept_only(y: np.ndarray, min_iv: float, weight: np.ndarray | None) -> ScorecardTable:
+    rate = float(np.clip(np.average(y, weights=weight), 1e-6, 1 - 1e-6))
     log.warning(
         "challenger: no variable has information value >= %g (challenger.min_iv); the "
         "scorecard is the training default rate alone",

@@ -21,6 +21,7 @@ from creditrisk.governance.monotonicity import SweepResult, scorecard_trend, swe
 from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.pruning import information_value, prune_correlated
+from creditrisk.models.sampling import training_sample
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
 from creditrisk.models.screening import Screening, screen_features
 from creditrisk.models.slices import SlicePosition, calibration_roles
@@ -64,6 +65,7 @@ class TrainingSettings:
     scorecard: ScorecardSettings
     prune_max_abs_corr: float | None = None  # None: no pruning
     prune_rows: int = 200_000
+    max_rows: int | None = None  # None: train on every row (sampling.training_sample)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class TrainSummary:
     features_pruned: int
     features_screened_out: int = 0  # null or constant on the train period (pruning.csv)
     scorecard_screened_out: int = 0  # kept for LightGBM, left out of the scorecard only
+    # train.max_rows: the period's rows and defaults, the rows kept, the goods' share
+    sample: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)
@@ -136,6 +140,17 @@ def fit_models(
         position=s.early_stopping_slice,
     )
     valid = calibration[roles["early_stopping"].to_numpy()]
+    train, weight, sample = training_sample(train, max_rows=s.max_rows, seed=s.seed)
+    if sample.good_share < 1:
+        log.info(
+            "train.max_rows: training on %d of %d train-period rows (all %d defaults, %.2f%% "
+            "of the goods, each weighted %.1f)",
+            sample.rows_kept,
+            sample.rows_in_period,
+            sample.defaults_in_period,
+            100 * sample.good_share,
+            1 / sample.good_share,
+        )
     spec = feature_spec(train, dictionary, exclude=(*s.exclude, *protected), monotone=s.monotone)
     before = len(spec.features)
     screening = screen_features(train, spec.features, train["default"].to_numpy())
@@ -154,10 +169,11 @@ def fit_models(
         len(Xv),
     )
     started = time.perf_counter()
-    params, trials = _hyper_parameters(X, y, Xv, yv, spec, s)
+    params, trials = _hyper_parameters(X, y, Xv, yv, spec, s, weight)
     booster = train_lightgbm(
         X,
         y,
+        weight=weight,
         X_valid=Xv,
         y_valid=yv,
         params=params,
@@ -166,7 +182,7 @@ def fit_models(
         early_stopping_rounds=s.early_stopping_rounds,
     )
     seconds = time.perf_counter() - started
-    card = _challenger(X, y, spec, s.scorecard, screening.scorecard_excluded, pruning)
+    card = _challenger(X, y, weight, spec, s.scorecard, screening.scorecard_excluded, pruning)
     sweeps = sweep_monotonicity(
         lambda frame: booster.predict(frame, raw_score=True),
         X,
@@ -184,7 +200,7 @@ def fit_models(
         train_rows=len(X),
         early_stopping_rows=len(Xv),
         early_stopping_auc=float(roc_auc_score(yv, margin(booster, Xv))),
-        train_auc=float(roc_auc_score(y, margin(booster, X))),
+        train_auc=float(roc_auc_score(y, margin(booster, X), sample_weight=weight)),
         challenger_variables=len(card.variables),
         challenger_early_stopping_auc=float(roc_auc_score(yv, card.predict_pd(Xv))),
         search_trials=len(trials),
@@ -195,6 +211,7 @@ def fit_models(
         features_pruned=before - len(spec.features),
         features_screened_out=screening.dropped,
         scorecard_screened_out=len(screening.scorecard_excluded),
+        sample=sample.to_dict(),
     )
     return TrainingResult(
         booster, spec, card, params, trials, sweeps, review, summary, pruning, roles
@@ -277,6 +294,7 @@ def _hyper_parameters(
     yv: np.ndarray,
     spec: FeatureSpec,
     s: TrainingSettings,
+    weight: np.ndarray,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The LightGBM parameters: as given, or the best of an Optuna search."""
     if not s.search_trials:
@@ -285,6 +303,7 @@ def _hyper_parameters(
     return search_lightgbm(
         X,
         y,
+        weight=weight,
         X_valid=Xv,
         y_valid=yv,
         params=s.lightgbm,
@@ -300,6 +319,7 @@ def _hyper_parameters(
 def _challenger(
     X: pd.DataFrame,
     y: np.ndarray,
+    weight: np.ndarray,
     spec: FeatureSpec,
     c: ScorecardSettings,
     excluded: tuple[str, ...],
@@ -314,7 +334,7 @@ def _challenger(
         # optbinning 1.0 uses pandas idioms pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="optbinning")
         categorical = [f for f in spec.categories if f in names]
-        return fit_scorecard(X[names], y, categorical=categorical, **options)
+        return fit_scorecard(X[names], y, weight, categorical=categorical, **options)
 
 
 def _candidates(

@@ -65,6 +65,7 @@ class ModelCardFacts:
         figures: figure name -> path relative to the card.
         promotion, champion_version: the promotion rule's decision for this version and
             the version being served as champion.
+        training_sample: ``reports/train.json``'s ``sample`` (train.max_rows).
         monitor: ``reports/monitor.json`` (the champion on the newest snapshot and on
             matured cohorts, retraining triggers).
     """
@@ -98,6 +99,8 @@ class ModelCardFacts:
     strategy: StrategySummary | None = None
     cutoffs: pd.DataFrame | None = None
     strategy_grades: pd.DataFrame | None = None
+    # reports/train.json's sample (train.max_rows): what the model was fitted on
+    training_sample: Mapping[str, Any] | None = None
 
 
 def render_model_card(f: ModelCardFacts) -> str:
@@ -226,12 +229,27 @@ def _population(f: ModelCardFacts) -> str:
     return (
         f"Split: {kind}.{why}\n\n"
         + md_table(pd.DataFrame(rows), {"default rate": ".2%"})
+        + _sample(f.training_sample)
         + f"\n\nRows without a complete label window (scored, not trained on): "
         f"{s.get('unlabelled_rows', 0):,}.\n\nValidation (Great Expectations): "
         f"{v.get('rows_in', 0):,} raw rows in, {v.get('rows_kept', 0):,} kept, "
         f"{v.get('rows_quarantined', 0):,} quarantined with reasons; counts reconcile: "
         f"{'yes' if v.get('reconciled') else 'NO'}. Tables absent from the input: "
         f"{', '.join(v.get('absent_tables', [])) or 'none'}."
+    )
+
+
+def _sample(sample: Mapping[str, Any] | None) -> str:
+    """What the model was fitted on, when train.max_rows sampled the train period."""
+    if not sample or sample["good_share"] >= 1:
+        return ""
+    return (
+        f"\n\nTraining sample (train.max_rows {sample['max_rows']:,}): the models were fitted "
+        f"on {sample['rows_kept']:,} of the train period's {sample['rows_in_period']:,} rows, "
+        f"every one of its {sample['defaults_in_period']:,} defaults and "
+        f"{sample['good_share']:.2%} of the goods (drawn by a hash of customer and as_of), "
+        f"each good weighted {1 / sample['good_share']:.2f}; calibration and the test period "
+        "are not sampled."
     )
 
 

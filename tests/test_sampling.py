@@ -1,0 +1,70 @@
+"""The training sample (train.max_rows): deterministic by key, every default kept, goods
+weighted so the weighted default rate is the period's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditrisk.models.sampling import SampleError, training_sample
+
+
+def _period(n: int = 20_000, rate: float = 0.05, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": rng.permutation(n).astype("int64"),
+            "as_of": pd.Timestamp("2023-01-01")
+            + pd.to_timedelta(rng.integers(0, 12, n) * 30, unit="D"),
+            "default": (rng.random(n) < rate).astype("int8"),
+            "x": rng.normal(size=n),
+        }
+    )
+
+
+def _keys(frame: pd.DataFrame) -> set[tuple[int, pd.Timestamp]]:
+    return set(zip(frame["customer_id"], frame["as_of"], strict=True))
+
+
+def test_small_period_or_no_cap_is_the_period_itself() -> None:
+    frame = _period(1000)
+    for cap in (None, 1000, 5000):
+        sample, weight, summary = training_sample(frame, max_rows=cap, seed=1)
+        assert sample is frame
+        assert (weight == 1).all()
+        assert summary.good_share == 1.0 and summary.rows_kept == 1000
+
+
+def test_sample_keeps_every_default_and_restores_the_default_rate() -> None:
+    frame = _period()
+    sample, weight, summary = training_sample(frame, max_rows=5000, seed=1)
+    assert summary.rows_kept == len(sample)
+    assert abs(len(sample) - 5000) < 200  # a draw, about the cap
+    assert int(sample["default"].sum()) == int(frame["default"].sum())
+    assert summary.defaults_in_period == int(frame["default"].sum())
+    goods = sample["default"].to_numpy() == 0
+    assert weight[~goods] == pytest.approx(1.0)
+    assert weight[goods] == pytest.approx(1 / summary.good_share)
+    assert np.average(sample["default"], weights=weight) == pytest.approx(
+        frame["default"].mean(), rel=0.05
+    )
+
+
+def test_sample_depends_on_the_keys_not_the_row_order_and_is_nested() -> None:
+    frame = _period()
+    a, _, _ = training_sample(frame, max_rows=5000, seed=1)
+    shuffled = frame.sample(frac=1.0, random_state=9).reset_index(drop=True)
+    b, _, _ = training_sample(shuffled, max_rows=5000, seed=1)
+    assert _keys(a) == _keys(b)
+    larger, _, _ = training_sample(frame, max_rows=9000, seed=1)
+    assert _keys(a) <= _keys(larger)
+    other_seed, _, _ = training_sample(frame, max_rows=5000, seed=2)
+    assert _keys(other_seed) != _keys(a)
+
+
+def test_cap_below_the_defaults_names_the_setting() -> None:
+    frame = _period()
+    bad = int(frame["default"].sum())
+    with pytest.raises(SampleError, match=r"train\.max_rows"):
+        training_sample(frame, max_rows=bad, seed=1)
