@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.features.split import SPLITS, assign_splits, split_summary
-from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.files import reset_dir, write_json, write_row_subsets
 from pipelines.support.params import load_params
 from pipelines.support.stage import cli
 
@@ -22,7 +23,9 @@ log = logging.getLogger("pipelines.split")
 
 def main(features: Path, out: Path, metrics: Path) -> None:
     p = load_params().split
-    frame = pd.read_parquet(features)
+    # The split needs the keys and the label only; the feature columns are copied row
+    # group by row group to their period's file, never read into one frame.
+    frame = pd.read_parquet(features, columns=[*SNAPSHOT_KEY, "default", "label_complete"])
     split, choice = assign_splits(
         frame,
         periods=p.periods(),
@@ -30,8 +33,8 @@ def main(features: Path, out: Path, metrics: Path) -> None:
         seed=p.seed,
     )
     reset_dir(out)
-    for name in SPLITS:
-        write_table(frame[split == name].reset_index(drop=True), out / f"{name}.parquet")
+    labels = split.to_numpy(dtype=object, na_value="")
+    write_row_subsets(features, labels, {name: out / f"{name}.parquet" for name in SPLITS})
     summary = split_summary(frame, split, choice)
     write_json(summary, metrics)
     log.info("%s split (%s): %s", choice.kind, choice.reason, {s: summary[s] for s in SPLITS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,6 +61,49 @@ def reset_dir(path: Path) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def write_row_subsets(source: Path, labels: np.ndarray, outs: dict[str, Path]) -> None:
+    """Write the rows of the Parquet file ``source`` whose ``labels`` (one per row, in file
+    order) equal each key of ``outs`` to that key's file, atomically, one row group at a
+    time: memory holds one row group, never the table (the row order is kept)."""
+    reader = pq.ParquetFile(source)
+    if len(labels) != reader.metadata.num_rows:
+        raise ValueError(f"{source}: {reader.metadata.num_rows} rows, {len(labels)} labels")
+    schema = _as_pandas_reads(reader)
+    with contextlib.ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(
+                pq.ParquetWriter(stack.enter_context(atomic_path(path)), schema)
+            )
+            for name, path in outs.items()
+        }
+        start = 0
+        for group in range(reader.num_row_groups):
+            table = reader.read_row_group(group)
+            part = labels[start : start + table.num_rows]
+            start += table.num_rows
+            for name, writer in writers.items():
+                writer.write_table(table.filter(pa.array(part == name)).cast(schema))
+
+
+def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
+    """The file's schema with the integer columns that hold a null anywhere as float64:
+    the types the whole table has when read into pandas, so a subset keeps them whether
+    or not its own rows hold a null."""
+    meta, schema = reader.metadata, reader.schema_arrow
+    nulls = {
+        meta.schema.column(i).name
+        for g in range(meta.num_row_groups)
+        for i in range(meta.num_columns)
+        if (stats := meta.row_group(g).column(i).statistics) is None
+        or not stats.has_null_count
+        or stats.null_count > 0
+    }
+    for i, field in enumerate(schema):
+        if pa.types.is_integer(field.type) and field.name in nulls:
+            schema = schema.set(i, field.with_type(pa.float64()))
+    return schema
 
 
 class ParquetAppender:
