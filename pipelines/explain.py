@@ -16,6 +16,7 @@ Usage: python -m pipelines.explain --scorer data/candidate --split data/split
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,19 @@ def main(
     )
     _save(figures, out)
     summary = result.summary
-    write_json(summary.to_dict(), target.summary)
     reset_dir(decisions)
     write_table(result.decisions, decisions_file(decisions))
-    recourse = _recourse(scorer, model, test, result.decisions, entries)
+    recourse, searched, declined = _recourse(
+        scorer, model, test, result.decisions, entries, max_rows=e.recourse_rows, seed=e.seed
+    )
     write_table(recourse, recourse_file(decisions))
+    summary = dataclasses.replace(
+        summary,
+        recourse_declined_or_limited=declined,
+        recourse_searched=searched,
+        recourse_found=len(recourse),
+    )
+    write_json(summary.to_dict(), target.summary)
     _track(models, out, e.model_dump(), summary)
     log.info(
         "top features: %s; additivity error %.2e log-odds",
@@ -105,15 +114,22 @@ def _recourse(
     test: pd.DataFrame,
     decisions: pd.DataFrame,
     dictionary: dict[str, Any],
-) -> pd.DataFrame:
-    """Recourse for the explained test decisions that were declined or limited, checked by
-    scoring the changed rows through the exported pyfunc model.
+    *,
+    max_rows: int,
+    seed: int,
+) -> tuple[pd.DataFrame, int, int]:
+    """Recourse for the test decisions that were declined or limited (a seeded sample of
+    ``max_rows`` of them beyond that), checked by scoring the changed rows through the
+    exported pyfunc model; with the number searched and the number declined or limited.
 
     Raises:
         RecourseError: a change did not reach its target grade through the pyfunc model.
     """
     outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
     keys = decisions.loc[(outcome != "approved").to_numpy(), list(SNAPSHOT_KEY)]
+    declined = len(keys)
+    if declined > max_rows:
+        keys = keys.sample(n=max_rows, random_state=seed).sort_index()
     rows = test.merge(keys, on=list(SNAPSHOT_KEY), how="inner")
     found = find_recourse(model, rows, levers(model, dictionary, test))
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
@@ -126,10 +142,10 @@ def _recourse(
         model.policy,
     )
     log.info(
-        "recourse for %d of %d declined or limited test decisions, each checked through the "
-        "pyfunc model", len(found), len(rows),
+        "recourse for %d of %d declined or limited test decisions searched (of %d), each "
+        "checked through the pyfunc model", len(found), len(rows), declined,
     )  # fmt: skip
-    return found
+    return found, len(rows), declined
 
 
 def _save(figures: dict[str, Figure], out: Path) -> None:

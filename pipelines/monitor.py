@@ -37,8 +37,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.features.split import SPLITS
 from creditrisk.models.pyfunc import load_scorer_folder, scorer_lineage
+from creditrisk.models.sampling import key_uniform
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import ActionStore
 from creditrisk.monitoring.backtest import (
@@ -53,14 +55,14 @@ from creditrisk.monitoring.report import (
     ReferencePopulation,
     StoreSummary,
     monitor_snapshot,
+    pd_rows,
     reference_population,
-    score_rows,
 )
 from creditrisk.schemas.rules import usable_rules
 from creditrisk.schemas.warnings import CureRule
 from pipelines.support.action_store import owners, store_url
 from pipelines.support.artifacts import SplitDir, alerts_file, predictions_file
-from pipelines.support.files import atomic_dirs, write_json
+from pipelines.support.files import atomic_dirs, read_rows, write_json
 from pipelines.support.params import Params, load_params
 from pipelines.support.snapshot_features import read_optional, snapshot_features
 from pipelines.support.stage import cli
@@ -90,7 +92,9 @@ def main(
         features[when == as_of],
         features[when == previous],
         scorer=champion,
-        reference=_reference(SplitDir(split), champion, m.reference),
+        reference=_reference(
+            SplitDir(split), champion, m.reference, max_rows=m.reference_rows, seed=m.seed
+        ),
         predictions=pd.read_parquet(predictions_file(predictions)),
         loans=read_optional(validated, "loans"),
         repayments=read_optional(validated, "repayments"),
@@ -111,21 +115,33 @@ def _test_end(split: SplitDir) -> str:
 
 
 def _reference(
-    split: SplitDir, champion: Scorer, span: tuple[date, date] | None
+    split: SplitDir,
+    champion: Scorer,
+    span: tuple[date, date] | None,
+    *,
+    max_rows: int,
+    seed: int,
 ) -> ReferencePopulation:
-    """The reference population (train period by default) with the champion's own PDs."""
-    periods = split.read_all()
-    labelled = pd.concat([periods[n] for n in SPLITS], ignore_index=True)
-    train = periods["train"]
-    lo, hi = (train["as_of"].min(), train["as_of"].max()) if span is None else span
-    rows = labelled[labelled["as_of"].between(pd.Timestamp(lo), pd.Timestamp(hi))]
-    scored = score_rows(champion, rows)[["as_of", "pd"]]
-    return reference_population(
-        labelled,
-        scored,
-        span=None if span is None else (pd.Timestamp(span[0]), pd.Timestamp(span[1])),
-        train=train,
-    )
+    """The reference population (the train period by default; else the labelled snapshots
+    with as_of in ``span``) with the champion's PDs. Only the keys are read whole; beyond
+    ``max_rows`` snapshots, a sample drawn by a hash of (customer_id, as_of) and ``seed``
+    is read, row group by row group."""
+    names = ["train"] if span is None else list(SPLITS)
+    keys = {n: pd.read_parquet(split.period(n), columns=list(SNAPSHOT_KEY)) for n in names}
+    if span is None:
+        lo, hi = keys["train"]["as_of"].min(), keys["train"]["as_of"].max()
+    else:
+        lo, hi = pd.Timestamp(span[0]), pd.Timestamp(span[1])
+    in_span = {n: k["as_of"].between(lo, hi).to_numpy() for n, k in keys.items()}
+    total = int(sum(m.sum() for m in in_span.values()))
+    share = 1.0 if total <= max_rows else max_rows / total
+    parts = [
+        read_rows(split.period(n), in_span[n] & (key_uniform(keys[n], seed) < share)) for n in names
+    ]
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if share < 1:
+        log.info("reference population: %d of %d snapshots (hash sample)", len(rows), total)
+    return reference_population(rows, champion, span=(lo, hi), rows_in_span=total)
 
 
 def _backtest(
@@ -147,9 +163,7 @@ def _backtest(
             validated, params, cohorts, horizon_months=params.labels.horizon_months
         )
         rows = rows[rows["label_complete"].astype(bool)].reset_index(drop=True)
-    scored = (
-        score_rows(champion, rows) if len(rows) else pd.DataFrame(columns=["as_of", "pd", "grade"])
-    )
+    scored = pd_rows(champion, rows)
     scored["default"] = rows["default"].to_numpy() if len(rows) else []
     test_auc = lineage.get("test_auc")
     result = backtest(

@@ -213,3 +213,33 @@ def test_monitoring_notebook_executes(project: Path) -> None:
     _monitor(project, "2023-11-01", "nb")
     images = execute_notebook(NOTEBOOK, project / "nb")
     assert len(images) >= 4
+
+
+@pytest.mark.slow
+def test_reference_population_beyond_the_cap_is_a_hash_sample(project: Path) -> None:
+    """Only the keys are read whole; beyond monitor.reference_rows a hash sample of the
+    span is read, the same rows on every run, with the champion's PDs by the PD-only path
+    (equal to the full scorer's)."""
+    from creditrisk.models.pyfunc import load_scorer_folder
+    from pipelines.monitor import _reference
+    from pipelines.support.artifacts import SplitDir
+
+    champion = load_scorer_folder(project / "data/scorer")
+    split = SplitDir(project / "data/split")
+    span = (date(2022, 1, 1), date(2022, 12, 1))
+    full = _reference(split, champion, span, max_rows=10**9, seed=3)
+    cap = full.rows_in_span // 4
+    sampled = _reference(split, champion, span, max_rows=cap, seed=3)
+    again = _reference(split, champion, span, max_rows=cap, seed=3)
+    assert len(full.rows) == full.rows_in_span == sampled.rows_in_span
+    assert full.rows["as_of"].between(pd.Timestamp(span[0]), pd.Timestamp(span[1])).all()
+    assert 0.8 * cap < len(sampled.rows) < 1.2 * cap
+    pd.testing.assert_frame_equal(sampled.rows, again.rows)
+    keys = ["customer_id", "as_of"]
+    inside_full = sampled.rows[keys].merge(full.rows[keys], on=keys)
+    assert len(inside_full) == len(sampled.rows)
+    scored = champion.score(sampled.rows.reset_index(drop=True))
+    np.testing.assert_allclose(sampled.pd, scored["pd"].to_numpy(), rtol=1e-9, atol=1e-12)
+    _, grade = champion.pd_and_grade(sampled.rows)
+    grades = np.asarray(champion.policy.grades, dtype=object)[grade]
+    assert (grades == scored["grade"].to_numpy(dtype=object)).all()

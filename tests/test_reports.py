@@ -242,6 +242,57 @@ def test_recourse_reaches_its_target_grade_through_the_pyfunc_model(run: Path) -
             assert (v - before.loc[i, f]) * dictionary[f]["direction"] < 0
 
 
+def test_recourse_of_a_batch_is_each_row_searched_alone(run: Path) -> None:
+    """The search steps all rows together (one model call per lever and step); each row
+    still gets exactly the change it gets when searched on its own, combined levers
+    included, and the summary says how many decisions were searched."""
+    from creditrisk.models.pyfunc import load_scorer_folder
+    from creditrisk.models.recourse import find_recourse, levers
+
+    scorer = load_scorer_folder(run / "data/candidate")
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+    grid = levers(scorer, dictionary, test)
+    decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
+    worst = decisions.nlargest(150, "pd")[["customer_id", "as_of"]]
+    rows = test.merge(worst, on=["customer_id", "as_of"])
+    batch = find_recourse(scorer, rows, grid)
+    alone = pd.concat(
+        [find_recourse(scorer, rows.iloc[[i]], grid) for i in range(len(rows))],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(batch, alone, check_dtype=False)
+    combined = batch["changes"].map(lambda t: len(json.loads(t)) > 1)
+    assert combined.any() and (~combined).any()  # both kinds of search are compared
+    summary = json.loads((run / "reports/explain/summary.json").read_text())
+    recourse = pd.read_parquet(run / "data/explain/recourse.parquet")
+    assert summary["recourse_found"] == len(recourse) <= summary["recourse_searched"]
+    assert summary["recourse_searched"] == summary["recourse_declined_or_limited"] > 0
+
+
+def test_recourse_beyond_the_cap_is_a_seeded_sample(run: Path) -> None:
+    from creditrisk.models.pyfunc import load_scorer_folder
+    from pipelines.explain import _recourse
+
+    scorer = load_scorer_folder(run / "data/candidate")
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
+    dictionary = json.loads((run / "data/features/dictionary.json").read_text())
+
+    def sample(seed: int) -> tuple[pd.DataFrame, int, int]:
+        args = (run / "data/candidate", scorer, test, decisions, dictionary)
+        return _recourse(*args, max_rows=40, seed=seed)
+
+    (first, searched, declined), (again, _, _), (other, _, _) = sample(1), sample(1), sample(2)
+    assert searched == 40 < declined
+    assert 0 < len(first) <= 40
+    pd.testing.assert_frame_equal(first, again)  # the same seed, the same sample
+    assert set(first["customer_id"]) != set(other["customer_id"])
+    full = pd.read_parquet(run / "data/explain/recourse.parquet")
+    kept = full.merge(first[["customer_id", "as_of"]], on=["customer_id", "as_of"])
+    pd.testing.assert_frame_equal(kept, first, check_dtype=False)  # as in the full search
+
+
 def test_scored_decisions_carry_recourse_into_the_log(run: Path) -> None:
     from creditrisk.governance.decision_log import describe
 

@@ -3,6 +3,8 @@ weighted so the weighted default rate is the period's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +70,30 @@ def test_cap_below_the_defaults_names_the_setting() -> None:
     bad = int(frame["default"].sum())
     with pytest.raises(SampleError, match=r"train\.max_rows"):
         training_sample(frame, max_rows=bad, seed=1)
+
+
+def test_read_rows_is_the_whole_read_filtered(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.support.files import read_rows
+
+    rng = np.random.default_rng(0)
+    n = 10_000
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i % 700}" for i in range(n)],
+            "x": rng.normal(size=n),
+            "k": rng.integers(0, 9, size=n),
+            "segment": rng.choice(["a", "b", None], size=n),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=1234)
+    keep = rng.random(n) < 0.3
+    expected = pd.read_parquet(path)[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_rows(path, keep), expected)
+    pd.testing.assert_frame_equal(read_rows(path, keep, ["x", "k"]), expected[["x", "k"]])
+    assert read_rows(path, np.zeros(n, dtype=bool)).columns.tolist() == list(frame.columns)
+    with pytest.raises(ValueError, match="rows"):
+        read_rows(path, keep[:-1])

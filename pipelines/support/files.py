@@ -87,6 +87,27 @@ def write_row_subsets(source: Path, labels: np.ndarray, outs: dict[str, Path]) -
                 writer.write_table(table.filter(pa.array(part == name)).cast(schema))
 
 
+def read_rows(source: Path, keep: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of the Parquet file ``source`` where ``keep`` (one flag per row, in file
+    order) is true, read one row group at a time: only the kept rows are ever held whole,
+    as Arrow, then converted to pandas once (the types a whole-table read gives)."""
+    reader = pq.ParquetFile(source)
+    if len(keep) != reader.metadata.num_rows:
+        raise ValueError(f"{source}: {reader.metadata.num_rows} rows, {len(keep)} flags")
+    parts, start = [], 0
+    for group in range(reader.num_row_groups):
+        n = reader.metadata.row_group(group).num_rows
+        flags = keep[start : start + n]
+        start += n
+        if flags.any():
+            parts.append(reader.read_row_group(group, columns=columns).filter(pa.array(flags)))
+    if not parts:
+        empty = reader.schema_arrow.empty_table()
+        parts = [empty.select(columns) if columns else empty]
+    frame: pd.DataFrame = pa.concat_tables(parts).to_pandas()
+    return frame
+
+
 def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
     """The file's schema with the integer columns that hold a null anywhere as float64:
     the types the whole table has when read into pandas, so a subset keeps them whether

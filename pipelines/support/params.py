@@ -329,6 +329,7 @@ class ExplainParams(_Section):
     max_rows: int = Field(20000, gt=0)  # test rows explained (a seeded sample beyond this)
     plot_rows: int = Field(3000, gt=0)  # rows drawn in the beeswarm and dependence plots
     dependence_top: int = Field(4, ge=0)  # dependence plots of the most important features
+    recourse_rows: int = Field(20000, gt=0)  # declined or limited test decisions searched
     additivity_tolerance: float = Field(1e-6, gt=0)  # log-odds
     seed: int = 0
 
@@ -357,6 +358,9 @@ class MonitorParams(_Section):
     # Reference population for PSI: snapshots with as_of in [from, to] of the labelled
     # periods; null: the train period.
     reference: tuple[date, date] | None = None
+    # Reference snapshots beyond this are a sample drawn by a hash of (customer_id, as_of).
+    reference_rows: int = Field(200_000, gt=0)
+    seed: int = 0
     psi_bins: int = Field(10, gt=1)
     rules: tuple[WarningRule, ...] = ()
     # The action store (alerts, limit freezes, lifts, deliveries): a SQLAlchemy URL, or

@@ -33,6 +33,12 @@ class ExplainSummary:
     top_features: tuple[str, ...]
     shap_trend_against_declared_direction: tuple[str, ...]
     model_version: str
+    # Recourse (data/explain/recourse.parquet): the declined or limited test decisions,
+    # how many were searched (a seeded sample of explain.recourse_rows beyond that) and
+    # how many got a change reaching a better grade.
+    recourse_declined_or_limited: int = 0
+    recourse_searched: int = 0
+    recourse_found: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return records.to_dict(self)

@@ -145,13 +145,14 @@ def find_recourse(
                 if c < best_cost[i]:
                     best_cost[i], best_change[i] = float(c), {lever.name: lever.typed(v)}
             open_[hit] = False
-    for i in (int(v) for v in np.flatnonzero(todo & np.isinf(best_cost))):
-        change, combined_cost = _combined(
-            scorer, X[i : i + 1], rows.iloc[[i]], levers_, int(target[i]), max_levers
+    stuck = np.flatnonzero(todo & np.isinf(best_cost))
+    if len(stuck):
+        changes, costs = _combined(
+            scorer, X[stuck], rows.iloc[stuck], levers_, target[stuck], max_levers
         )
-        if change:
-            best_cost[i] = combined_cost
-            best_change[i] = change
+        for i, change, c in zip(stuck, changes, costs, strict=True):
+            if change:
+                best_cost[i], best_change[i] = c, change
     found = np.isfinite(best_cost)
     grades = np.asarray(scorer.policy.grades, dtype=object)
     return pd.DataFrame(
@@ -168,72 +169,80 @@ def find_recourse(
 
 def _combined(
     scorer: Scorer,
-    x: np.ndarray,
-    row: pd.DataFrame,
+    X: np.ndarray,
+    rows: pd.DataFrame,
     levers_: list[Lever],
-    target: int,
+    target: np.ndarray,
     max_levers: int,
-) -> tuple[dict[str, int | float], float]:
-    """Greedy: add levers at their best value (largest PD drop first) until the target is
-    reached, then walk each back toward its current value while the target holds."""
-    x = x.copy()
-    original = x.copy()
-    chosen: list[Lever] = []
-    remaining = [lv for lv in levers_ if not np.isnan(x[0, scorer.position(lv.name)])]
-    while remaining and len(chosen) < max_levers:
-        trials = np.repeat(x, len(remaining), axis=0)
-        for r, lv in enumerate(remaining):
-            trials[r, scorer.position(lv.name)] = lv.best
-        margins = np.asarray(scorer.booster.predict(trials, raw_score=True))
-        pick = int(np.argmin(margins))
-        lever = remaining.pop(pick)
-        x[0, scorer.position(lever.name)] = lever.best
-        chosen.append(lever)
-        if scorer.grade_index(x, row)[0] <= target:
+) -> tuple[list[dict[str, int | float]], np.ndarray]:
+    """Per row of ``X``: greedy, add levers at their best value (largest PD drop first)
+    until the row's target is reached, then walk each back toward its current value while
+    the target holds. All rows step together (one model call per lever and step, not per
+    row); each row's moves are those it would make alone. A row that cannot reach its
+    target gets ``{}`` at infinite cost."""
+    n, n_levers = len(X), len(levers_)
+    pos = np.array([scorer.position(lv.name) for lv in levers_], dtype=np.int64)
+    best = np.array([lv.best for lv in levers_], dtype="float64")
+    x, original = X.copy(), X
+    available = ~np.isnan(X[:, pos])
+    chosen = np.full((n, max_levers), -1, dtype=np.int64)
+    reached = np.zeros(n, dtype=bool)
+    for k in range(max_levers):
+        idx = np.flatnonzero(~reached & available.any(axis=1))
+        if not len(idx):
             break
-    else:
-        if scorer.grade_index(x, row)[0] > target:
-            return {}, float("inf")
-    for lever in chosen:  # back off, one lever at a time, as far as the target holds
-        j = scorer.position(lever.name)
-        start = original[0, j]
-        for step in range(1, len(lever.grid) + 1):
-            value = lever.candidate(np.array([start]), step)[0]
-            if np.isnan(value):
-                break
-            trial = x.copy()
-            trial[0, j] = value
-            if scorer.grade_index(trial, row)[0] <= target:
-                x = trial
-                break
-    changes = {
-        lv.name: lv.typed(x[0, scorer.position(lv.name)])
-        for lv in chosen
-        if x[0, scorer.position(lv.name)] != original[0, scorer.position(lv.name)]
-    }
-    cost = float(
-        sum(
-            lv.cost(original[0:1, scorer.position(lv.name)], x[0:1, scorer.position(lv.name)])[0]
-            for lv in chosen
+        margins = np.full((len(idx), n_levers), np.inf)
+        for m in range(n_levers):
+            free = available[idx, m]
+            if free.any():
+                trials = x[idx[free]]
+                trials[:, pos[m]] = best[m]
+                margins[free, m] = scorer.booster.predict(trials, raw_score=True)
+        pick = np.argmin(margins, axis=1)  # ties: the first lever, as levers_ order them
+        x[idx, pos[pick]] = best[pick]
+        available[idx, pick] = False
+        chosen[idx, k] = pick
+        reached[idx] = scorer.grade_index(x[idx], rows.iloc[idx]) <= target[idx]
+    for k in range(max_levers):  # back off, one lever at a time, as far as the target holds
+        for m, lever in enumerate(levers_):
+            at = np.flatnonzero(reached & (chosen[:, k] == m))
+            j, open_ = pos[m], np.ones(len(at), dtype=bool)
+            for step in range(1, len(lever.grid) + 1):
+                value = lever.candidate(original[at, j], step)
+                open_ &= ~np.isnan(value)
+                if not open_.any():
+                    break
+                sel = at[open_]
+                trials = x[sel]
+                trials[:, j] = value[open_]
+                holds = scorer.grade_index(trials, rows.iloc[sel]) <= target[sel]
+                x[sel[holds], j] = value[open_][holds]
+                open_[np.flatnonzero(open_)[holds]] = False
+    changes: list[dict[str, int | float]] = [{} for _ in range(n)]
+    costs = np.full(n, np.inf)
+    for i in np.flatnonzero(reached):
+        picked = [(levers_[m], pos[m]) for m in chosen[i] if m >= 0]
+        changes[i] = {lv.name: lv.typed(x[i, j]) for lv, j in picked if x[i, j] != original[i, j]}
+        costs[i] = float(
+            sum(lv.cost(original[i : i + 1, j], x[i : i + 1, j])[0] for lv, j in picked)
         )
-    )
-    return changes, cost
+    return changes, costs
 
 
 def apply_changes(rows: pd.DataFrame, recourse: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``recourse``'s customers (same as_of) with its changes applied, in the
     recourse table's order. No cast: every change has its column's type already (a
     whole-number column gets whole numbers), so the result scores as the rows do."""
-    keyed = rows.set_index(list(SNAPSHOT_KEY)) if "as_of" in rows else rows.set_index("customer_id")
-    keys = (
-        list(zip(recourse["customer_id"], recourse["as_of"], strict=True))
-        if "as_of" in rows
-        else list(recourse["customer_id"])
-    )
-    out = keyed.loc[keys].reset_index()
+    key = list(SNAPSHOT_KEY) if "as_of" in rows else ["customer_id"]
+    out = recourse[key].merge(rows, on=key, how="left", validate="many_to_one")
+    at: dict[str, tuple[list[int], list[int | float]]] = {}
     for i, text in enumerate(recourse["changes"]):
         for feature, value in json.loads(text).items():
-            out.loc[i, feature] = value
+            positions, values = at.setdefault(feature, ([], []))
+            positions.append(i)
+            values.append(value)
+    for feature, (positions, values) in at.items():  # one assignment per feature
+        out.loc[positions, feature] = values
     return out
 
 

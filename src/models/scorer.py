@@ -31,6 +31,7 @@ REASON_BLOCK = 4096  # rows per block of contributions and of picking the top re
 FEW_ROWS = 16  # up to this many rows, the matrix is built without pandas' column machinery
 SMALL_BATCH = 256  # rows; below this, LightGBM predicts on a single thread
 SINGLE_TEXTS = 4096  # most one-row text columns kept for reuse
+PD_BLOCK = 200_000  # rows per block of the PD-only path (a 200k x features float matrix)
 
 
 class Scorer:
@@ -264,15 +265,33 @@ class Scorer:
         """Grade (index into ``policy.grades``) of matrix rows, rating rules applied: the
         decision's grade without reasons or limits (for searches that score many
         variants of the same rows; ``frame`` gives the non-numeric rule columns)."""
+        return self._pd_and_grade(X, frame)[1]
+
+    def pd_and_grade(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The PD-only path: each row's calibrated PD and grade (index into
+        ``policy.grades``, rating rules applied) from the raw margin, without reasons or
+        limits, for monitoring, backtests and model comparisons over whole periods. Rows
+        go in blocks of ``PD_BLOCK``, so the float matrix is never the whole frame's."""
+        n = len(frame)
+        pd_ = np.empty(n, dtype="float64")
+        grade = np.empty(n, dtype=np.int64)
+        for start in range(0, n, PD_BLOCK):
+            block = frame.iloc[start : start + PD_BLOCK]
+            pd_[start : start + len(block)], grade[start : start + len(block)] = self._pd_and_grade(
+                self.matrix(block), block
+            )
+        return pd_, grade
+
+    def _pd_and_grade(self, X: np.ndarray, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         p = self.policy
         margin = np.asarray(self.booster.predict(X, raw_score=True))
-        pd_ = self.calibrator.predict(margin)
+        pd_ = np.asarray(self.calibrator.predict(margin), dtype="float64")
         columns = {
             c: X[:, self._position[c]] if c in self._numeric else _values(frame, c)
             for c in p.rule_features
         }
         grade_idx, _ = apply_rules(p, band_grades(p, pd_), pd_, columns)
-        return np.asarray(grade_idx)
+        return pd_, np.asarray(grade_idx)
 
     def position(self, feature: str) -> int:
         """Column of a feature in :meth:`matrix`."""

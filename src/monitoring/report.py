@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import creditrisk.records as records
-from creditrisk.models.scorer import Scorer
+from creditrisk.models.scorer import TEXT, Scorer
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
 from creditrisk.monitoring.backtest import BacktestSummary, Trigger
@@ -35,13 +35,15 @@ class ReferencePopulation:
     pd: np.ndarray
     as_of_from: str
     as_of_to: str
+    rows_in_span: int  # labelled snapshots in the span (``rows`` is a sample beyond the cap)
 
 
 @dataclass(frozen=True)
 class ReferenceInfo:
     as_of_from: str
     as_of_to: str
-    rows: int
+    rows: int  # the snapshots PSI is measured against (a seeded sample beyond the cap)
+    rows_in_span: int | None = None  # labelled snapshots with as_of in the span
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,9 @@ def monitor_snapshot(
         previous_as_of=str(previous),
         model_version=scorer.model_version,
         customers=len(joined),
-        reference=ReferenceInfo(reference.as_of_from, reference.as_of_to, len(reference.rows)),
+        reference=ReferenceInfo(
+            reference.as_of_from, reference.as_of_to, len(reference.rows), reference.rows_in_span
+        ),
         psi=MonitorPsi(
             score=float(score_psi),
             features_above_0_25=int((stability["psi"] > 0.25).sum()),
@@ -205,6 +209,20 @@ def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
     out = scorer.score(rows.reset_index(drop=True))
     out["as_of"] = rows["as_of"].to_numpy()
     return out
+
+
+def pd_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
+    """``as_of``, ``pd`` and ``grade`` of feature rows by the scorer's PD-only path (no
+    reasons, no limits): for backtests and reference populations over whole periods."""
+    grades = np.asarray(scorer.policy.grades, dtype=object)
+    pd_, grade = scorer.pd_and_grade(rows.reset_index(drop=True))
+    return pd.DataFrame(
+        {
+            "as_of": rows["as_of"].to_numpy() if len(rows) else np.array([], "datetime64[us]"),
+            "pd": pd_,
+            "grade": pd.array(grades[grade], dtype=TEXT),
+        }
+    )
 
 
 def join_snapshots(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
@@ -298,30 +316,29 @@ def _last_known(monthly: pd.DataFrame) -> LastKnownRate | None:
 
 
 def reference_population(
-    labelled: pd.DataFrame,
-    predictions: pd.DataFrame,
+    rows: pd.DataFrame,
+    scorer: Scorer,
     *,
-    span: tuple[pd.Timestamp, pd.Timestamp] | None,
-    train: pd.DataFrame,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    rows_in_span: int,
 ) -> ReferencePopulation:
-    """The labelled snapshots (and their PDs) with as_of in ``span``; by default the
-    train period's.
+    """The reference population: labelled snapshots with as_of in ``span`` (``rows``, all
+    of them or a sample of the ``rows_in_span``) with the scorer's PDs (the PD-only path).
 
     Raises:
         MonitoringError: the span holds no labelled snapshots.
     """
-    lo, hi = (train["as_of"].min(), train["as_of"].max()) if span is None else span
-    lo, hi = pd.Timestamp(lo), pd.Timestamp(hi)
-    rows = labelled[(labelled["as_of"] >= lo) & (labelled["as_of"] <= hi)]
-    in_span = (predictions["as_of"] >= lo) & (predictions["as_of"] <= hi)
+    lo, hi = pd.Timestamp(span[0]), pd.Timestamp(span[1])
     if rows.empty:
         raise MonitoringError(
             f"monitor.reference {lo.date()}..{hi.date()} holds no labelled snapshots; choose "
             "dates inside the train, calibration or test periods"
         )
+    pd_, _ = scorer.pd_and_grade(rows.reset_index(drop=True))
     return ReferencePopulation(
         rows=rows,
-        pd=predictions.loc[in_span, "pd"].to_numpy(),
+        pd=pd_,
         as_of_from=str(lo.date()),
         as_of_to=str(hi.date()),
+        rows_in_span=rows_in_span,
     )
