@@ -14,6 +14,7 @@ Usage: python -m pipelines.evaluate --models data/models --calibration data/cali
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -29,7 +30,7 @@ from creditrisk.models.evaluation import (
     FittedModels,
     evaluate_model,
 )
-from pipelines.support import tracking
+from pipelines.support import samples, tracking
 from pipelines.support.artifacts import (
     CalibrationDir,
     EvaluateReports,
@@ -77,7 +78,9 @@ def main(
     oracle = pd.read_parquet(truth) if params.data.is_synthetic and truth.exists() else None
     oracle = oracle if oracle is not None and len(oracle) else None  # real data: no oracle
     ev = evaluate_model(
-        SplitDir(split).read_all(),
+        _reader(
+            SplitDir(split), max_train_rows=params.evaluate.train_rows, seed=params.evaluate.seed
+        ),
         fitted,
         split_kind=read_json(split_metrics)["kind"],
         settings=settings(params),
@@ -95,6 +98,24 @@ def main(
             mlflow.log_artifact(str(png), artifact_path="plots")
     _log_summary(ev.report)
     _apply_gate(ev.report)
+
+
+def _reader(split: SplitDir, *, max_train_rows: int, seed: int) -> Callable[[str], pd.DataFrame]:
+    """Each period whole, but the train period beyond ``max_train_rows``: a uniform hash
+    sample (every row alike, so its metrics and PSI bins are the period's in expectation,
+    without weights)."""
+
+    def read(name: str) -> pd.DataFrame:
+        n = samples.count(split, name) if name == "train" else 0
+        if n <= max_train_rows:
+            return split.read(name)
+        rows = samples.read_sample(split, name, share=max_train_rows / n, seed=seed)
+        log.info(
+            "evaluate.train_rows: the train period measured on %d of its %d rows", len(rows), n
+        )
+        return rows
+
+    return read
 
 
 def settings(params: Params) -> EvaluationSettings:

@@ -37,10 +37,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.features.split import SPLITS
 from creditrisk.models.pyfunc import load_scorer_folder, scorer_lineage
-from creditrisk.models.sampling import key_uniform
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import ActionStore
 from creditrisk.monitoring.backtest import (
@@ -60,9 +58,10 @@ from creditrisk.monitoring.report import (
 )
 from creditrisk.schemas.rules import usable_rules
 from creditrisk.schemas.warnings import CureRule
+from pipelines.support import samples
 from pipelines.support.action_store import owners, store_url
 from pipelines.support.artifacts import SplitDir, alerts_file, predictions_file
-from pipelines.support.files import atomic_dirs, read_rows, write_json
+from pipelines.support.files import atomic_dirs, write_json
 from pipelines.support.params import Params, load_params
 from pipelines.support.snapshot_features import read_optional, snapshot_features
 from pipelines.support.stage import cli
@@ -110,8 +109,8 @@ def main(
 
 
 def _test_end(split: SplitDir) -> str:
-    as_of = pd.read_parquet(split.period("test"), columns=["as_of"])["as_of"]
-    return str(pd.Timestamp(as_of.max()).date())
+    as_of = pd.read_parquet(split.period("test"), columns=["as_of"])["as_of"].max()
+    return str(pd.Timestamp(as_of).date())
 
 
 def _reference(
@@ -123,23 +122,14 @@ def _reference(
     seed: int,
 ) -> ReferencePopulation:
     """The reference population (the train period by default; else the labelled snapshots
-    with as_of in ``span``) with the champion's PDs. Only the keys are read whole; beyond
-    ``max_rows`` snapshots, a sample drawn by a hash of (customer_id, as_of) and ``seed``
-    is read, row group by row group."""
-    names = ["train"] if span is None else list(SPLITS)
-    keys = {n: pd.read_parquet(split.period(n), columns=list(SNAPSHOT_KEY)) for n in names}
+    with as_of in ``span``), a hash sample beyond ``max_rows``, with the champion's PDs."""
     if span is None:
-        lo, hi = keys["train"]["as_of"].min(), keys["train"]["as_of"].max()
+        as_of = pd.read_parquet(split.period("train"), columns=["as_of"])["as_of"]
+        lo, hi, names = as_of.min(), as_of.max(), ["train"]
     else:
-        lo, hi = pd.Timestamp(span[0]), pd.Timestamp(span[1])
-    in_span = {n: k["as_of"].between(lo, hi).to_numpy() for n, k in keys.items()}
-    total = int(sum(m.sum() for m in in_span.values()))
-    share = 1.0 if total <= max_rows else max_rows / total
-    parts = [
-        read_rows(split.period(n), in_span[n] & (key_uniform(keys[n], seed) < share)) for n in names
-    ]
-    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    if share < 1:
+        lo, hi, names = pd.Timestamp(span[0]), pd.Timestamp(span[1]), list(SPLITS)
+    rows, total = samples.read_span(split, names, (lo, hi), max_rows=max_rows, seed=seed)
+    if len(rows) < total:
         log.info("reference population: %d of %d snapshots (hash sample)", len(rows), total)
     return reference_population(rows, champion, span=(lo, hi), rows_in_span=total)
 

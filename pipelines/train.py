@@ -14,7 +14,9 @@ import mlflow
 import mlflow.lightgbm
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.governance.monotonicity import check_monotonicity
+from creditrisk.models.sampling import sample_rows
 from creditrisk.models.training import (
     ScorecardSettings,
     TrainingResult,
@@ -23,7 +25,7 @@ from creditrisk.models.training import (
 )
 from pipelines.support import tracking
 from pipelines.support.artifacts import ModelsDir, SplitDir, read_json
-from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.files import read_rows, reset_dir, write_json, write_table
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
@@ -33,13 +35,19 @@ log = logging.getLogger("pipelines.train")
 def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     params = load_params()
     periods = SplitDir(split)
-    train, calibration = periods.read("train"), periods.read("calibration")
+    # A train period above train.max_rows is sampled from its keys and label, and only
+    # the kept rows are read: memory holds the sample, never the period.
+    keys = pd.read_parquet(periods.period("train"), columns=[*SNAPSHOT_KEY, "default"])
+    keep, drawn = sample_rows(keys, max_rows=params.train.max_rows, seed=params.train.seed)
+    train = read_rows(periods.period("train"), keep)
+    calibration = periods.read("calibration")
     result = fit_models(
         train,
         calibration,
         read_json(dictionary),
         protected=params.features.protected,
         settings=settings(params),
+        drawn=drawn,
     )
     models = ModelsDir(out)
     reset_dir(out)
@@ -54,7 +62,7 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     write_json(result.summary.to_dict(), metrics)
     inputs = {"train": periods.period("train"), "calibration": periods.period("calibration")}
     with tracking.new_run(models.run_file, run_name="pipeline", tags=tracking.lineage_tags(inputs)):
-        _track(result, params, models, dictionary, {"train": train, "calibration": calibration})
+        _track(result, params, models, dictionary, {"train": keys, "calibration": calibration})
     check_monotonicity(result.sweeps)  # fails the stage, naming the features
     s = result.summary
     log.info(

@@ -159,13 +159,15 @@ def test_sampled_training_stays_calibrated_and_within_the_auc_interval(
     prepared: Path, first_run: dict
 ) -> None:
     """train.max_rows at a third of the train period: every default kept, the goods drawn
-    and weighted; the PDs stay calibrated and the test AUC within the full run's interval."""
+    and weighted; the PDs stay calibrated and the test AUC within the full run's interval.
+    evaluate.train_rows at half: the train period measured on a uniform sample."""
     rows = len(pd.read_parquet(prepared / "data/split/train.parquet", columns=["default"]))
-    set_params(prepared, train={"max_rows": rows // 3})
+    before = (prepared / "params.yaml").read_text()
+    set_params(prepared, train={"max_rows": rows // 3}, evaluate={"train_rows": rows // 2})
     try:
         sampled = _run_model_stages(prepared, "sampled")
     finally:
-        set_params(prepared, train={"max_rows": None})
+        (prepared / "params.yaml").write_text(before)
     sample = json.loads((prepared / "sampled/train.json").read_text())["sample"]
     assert sample["rows_in_period"] == rows
     assert sample["rows_kept"] == pytest.approx(rows // 3, rel=0.05)
@@ -176,6 +178,11 @@ def test_sampled_training_stays_calibrated_and_within_the_auc_interval(
     assert full["auc_ci_low"] <= sampled["test"]["auc"] <= full["auc_ci_high"]
     assert sampled["test"]["ece"] < 0.05
     assert sampled["test"]["n"] == full["n"]  # only the train period is sampled
+    assert sampled["calibration"]["n"] == first_run["calibration"]["n"]
+    assert sampled["train"]["n"] == pytest.approx(rows // 2, rel=0.1)
+    assert sampled["train"]["default_rate"] == pytest.approx(
+        first_run["train"]["default_rate"], rel=0.15
+    )
 
 
 def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> None:

@@ -97,3 +97,27 @@ def test_read_rows_is_the_whole_read_filtered(tmp_path: Path) -> None:
     assert read_rows(path, np.zeros(n, dtype=bool)).columns.tolist() == list(frame.columns)
     with pytest.raises(ValueError, match="rows"):
         read_rows(path, keep[:-1])
+
+
+def test_period_samples_are_uniform_nested_and_in_span(tmp_path: Path) -> None:
+    from pipelines.support import samples
+    from pipelines.support.artifacts import SplitDir
+
+    frame = _period(n=30_000)
+    frame.to_parquet(tmp_path / "train.parquet", row_group_size=4000)
+    split = SplitDir(tmp_path)
+    assert samples.count(split, "train") == len(frame)
+    half = samples.read_sample(split, "train", share=0.5, seed=4)
+    fifth = samples.read_sample(split, "train", share=0.2, seed=4)
+    assert len(half) == pytest.approx(15_000, rel=0.03)
+    assert len(fifth) == pytest.approx(6_000, rel=0.05)
+    keys = ["customer_id", "as_of"]
+    assert len(fifth.merge(half[keys], on=keys)) == len(fifth)  # nested
+    assert half["default"].mean() == pytest.approx(frame["default"].mean(), rel=0.1)
+    lo, hi = frame["as_of"].sort_values().iloc[[5000, 20000]]
+    rows, total = samples.read_span(split, ["train"], (lo, hi), max_rows=4000, seed=4)
+    assert total == int(frame["as_of"].between(lo, hi).sum())
+    assert rows["as_of"].between(lo, hi).all()
+    assert len(rows) == pytest.approx(4000, rel=0.06)
+    everything, _ = samples.read_span(split, ["train"], (lo, hi), max_rows=10**9, seed=4)
+    assert len(everything) == total

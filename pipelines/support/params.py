@@ -321,6 +321,8 @@ class EvaluateParams(_Section):
     ece_bins: int = Field(10, gt=1)
     psi_bins: int = Field(10, gt=1)
     bootstrap: int = Field(200, ge=0)
+    # Train-period rows measured (metrics, PSI bins): a uniform hash sample beyond this.
+    train_rows: int = Field(1_000_000, gt=0)
     seed: int
     gate: GateParams = Field(default_factory=lambda: GateParams())
 

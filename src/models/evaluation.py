@@ -7,7 +7,7 @@ model card), the per-row predictions, and the tables behind the reports and plot
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +192,7 @@ class FittedModels:
 
 
 def evaluate_model(
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame] | Callable[[str], pd.DataFrame],
     models: FittedModels,
     *,
     split_kind: str,
@@ -203,7 +203,9 @@ def evaluate_model(
     """Score the train, calibration and test periods and measure the model on them.
 
     Args:
-        frames: feature rows with labels per period (keys of :data:`SPLITS`).
+        frames: feature rows with labels per period (keys of :data:`SPLITS`), or a
+            function reading a period by name: each is read once, in turn, and only
+            its predictions are kept (one period's features in memory at a time).
         models: the fitted booster, calibrator, challenger and feature spec.
         split_kind: ``out_of_time`` or ``random_by_customer`` (from the split stage).
         settings: bins, bootstrap, bands, scaling and gate thresholds.
@@ -211,10 +213,22 @@ def evaluate_model(
             train stage chose them (the gate's development rows).
         truth: the synthetic generator's true PD per (customer_id, as_of), when known.
     """
-    preds = pd.concat(
-        [predict_period(frames[name], name, models, settings) for name in SPLITS],
-        ignore_index=True,
-    )
+    read = frames.__getitem__ if isinstance(frames, Mapping) else frames
+    features = list(models.spec.features)
+    parts, counts = [], _MonthlyCounts()
+    refs: dict[str, mx.PsiReference] = {}
+    psi_table = pd.DataFrame()
+    for name in SPLITS:  # train first: its bins are the references; one period in memory
+        frame = read(name)
+        part = predict_period(frame, name, models, settings)
+        if name == SPLITS[0]:
+            refs = psi_references(frame, part, features, bins=settings.psi_bins)
+        counts.add(frame, part, refs)
+        if name == "test":
+            psi_table = stability(frame, part, refs)
+        parts.append(part)
+        del frame
+    preds = pd.concat(parts, ignore_index=True)
     test = preds[preds["split"] == "test"]
     y, pd_test = test["default"].to_numpy(), test["pd"].to_numpy()
     period = {name: _period_metrics(preds, name, settings) for name in SPLITS}
@@ -226,11 +240,7 @@ def evaluate_model(
     )
     by_grade = mx.calibration_by_group(y, pd_test, test["grade"].to_numpy())
     by_decile = mx.calibration_by_group(y, pd_test, mx.decile_groups(pd_test))
-    refs = psi_references(
-        frames["train"], preds, list(models.spec.features), bins=settings.psi_bins
-    )
-    by_month = stability_by_month(frames, preds, refs)
-    psi_table = stability(frames["test"], preds, refs)
+    by_month = counts.table(refs)
     tables = {
         "gains_lightgbm": mx.gains_table(y, pd_test),
         "gains_challenger": mx.gains_table(y, test["challenger_pd"].to_numpy()),
@@ -296,23 +306,33 @@ def psi_references(
     return refs
 
 
-def stability_by_month(
-    frames: Mapping[str, pd.DataFrame],
-    preds: pd.DataFrame,
-    refs: Mapping[str, mx.PsiReference],
-) -> pd.DataFrame:
-    """PSI of the score and of every feature (the keys of ``refs``), for each as_of month,
-    against the train period (long format: as_of, variable, psi)."""
-    rows = pd.concat([frames[name] for name in SPLITS], ignore_index=True)
-    features = [f for f in refs if f != "score"]
-    scores_by_month = dict(tuple(preds.groupby("as_of", sort=True)["score"]))
-    out = []
-    for month, part in rows.groupby("as_of", sort=True):
-        out.append(
-            {"as_of": month, "variable": "score", "psi": refs["score"].psi(scores_by_month[month])}
-        )
-        out += [{"as_of": month, "variable": f, "psi": refs[f].psi(part[f])} for f in features]
-    return pd.DataFrame(out)
+class _MonthlyCounts:
+    """Per as_of month, the bin counts of the score and of every feature, summed over
+    the periods as they are read (a month may be in several periods: random splits)."""
+
+    def __init__(self) -> None:
+        self.by_month: dict[Any, dict[str, np.ndarray]] = {}
+
+    def add(
+        self, frame: pd.DataFrame, preds: pd.DataFrame, refs: Mapping[str, mx.PsiReference]
+    ) -> None:
+        scores = dict(tuple(preds.groupby("as_of", sort=True)["score"]))
+        for month, part in frame.groupby("as_of", sort=True):
+            found = {"score": refs["score"].counts(scores[month])}
+            found.update({f: r.counts(part[f]) for f, r in refs.items() if f != "score"})
+            into = self.by_month.setdefault(month, {})
+            for variable, c in found.items():
+                into[variable] = into[variable] + c if variable in into else c
+
+    def table(self, refs: Mapping[str, mx.PsiReference]) -> pd.DataFrame:
+        """PSI of the score and of every feature per month against the train period
+        (long format: as_of, variable, psi)."""
+        out = [
+            {"as_of": month, "variable": v, "psi": refs[v].psi_of_counts(c)}
+            for month in sorted(self.by_month)
+            for v, c in self.by_month[month].items()
+        ]
+        return pd.DataFrame(out, columns=["as_of", "variable", "psi"])
 
 
 def stability(

@@ -179,9 +179,10 @@ class PsiReference:
         else:
             self.edges = np.array([])
             self.levels = pd.Index(expected.dropna().astype(str).unique())
-        self.expected_counts = self._counts(expected)
+        self.expected_counts = self.counts(expected)
 
-    def _counts(self, values: pd.Series) -> np.ndarray:
+    def counts(self, values: pd.Series) -> np.ndarray:
+        """Values per bin (missing first); counts of parts add up to the whole's."""
         if self.numeric:
             v = values.to_numpy(dtype="float64", na_value=np.nan)
             idx = np.where(np.isnan(v), -1, np.searchsorted(self.edges, v, side="right"))
@@ -193,7 +194,11 @@ class PsiReference:
 
     def psi(self, actual: pd.Series) -> float:
         """PSI of ``actual`` against the expected distribution."""
-        e, a = self.expected_counts, self._counts(actual)
+        return self.psi_of_counts(self.counts(actual))
+
+    def psi_of_counts(self, a: np.ndarray) -> float:
+        """PSI of a distribution given as :meth:`counts` (e.g. summed over parts)."""
+        e = self.expected_counts
         e_share = np.maximum(e / max(e.sum(), 1), 1e-4)
         a_share = np.maximum(a / max(a.sum(), 1), 1e-4)
         return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))

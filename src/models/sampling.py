@@ -68,18 +68,41 @@ def training_sample(
     Raises:
         SampleError: ``max_rows`` is below the period's number of defaults.
     """
-    y = frame[label].to_numpy()
-    n, bad = len(frame), int((y == 1).sum())
+    keep, summary = sample_rows(frame, max_rows=max_rows, seed=seed, label=label)
+    if summary.good_share == 1.0:
+        return frame, np.ones(len(frame)), summary
+    sample = frame[keep].reset_index(drop=True)
+    return sample, sample_weights(sample[label].to_numpy(), summary), summary
+
+
+def sample_rows(
+    keys: pd.DataFrame, *, max_rows: int | None, seed: int, label: str = "default"
+) -> tuple[np.ndarray, TrainingSample]:
+    """Which rows :func:`training_sample` keeps, from the snapshot keys and the label
+    alone: a period larger than memory is sampled before its features are read.
+
+    Raises:
+        SampleError: ``max_rows`` is below the period's number of defaults.
+    """
+    y = keys[label].to_numpy()
+    n, bad = len(keys), int((y == 1).sum())
     if max_rows is None or n <= max_rows:
-        summary = TrainingSample(n, bad, n, 1.0, max_rows)
-        return frame, np.ones(n), summary
+        return np.ones(n, dtype=bool), TrainingSample(n, bad, n, 1.0, max_rows)
     if max_rows <= bad:
         raise SampleError(
             f"train.max_rows ({max_rows:,}) is not above the train period's {bad:,} defaults "
             "(every default is kept): raise it, or set it to null to train on every row"
         )
     share = (max_rows - bad) / (n - bad)
-    keep = (y == 1) | (key_uniform(frame, seed) < share)
-    sample = frame[keep].reset_index(drop=True)
-    weights = np.where(sample[label].to_numpy() == 1, 1.0, 1.0 / share)
-    return sample, weights, TrainingSample(n, bad, len(sample), round(share, 6), max_rows)
+    keep = (y == 1) | (key_uniform(keys, seed) < share)
+    return keep, TrainingSample(n, bad, int(keep.sum()), round(share, 6), max_rows)
+
+
+def sample_weights(y: np.ndarray, sample: TrainingSample) -> np.ndarray:
+    """1 for each default, 1 / share for each good kept."""
+    if sample.good_share == 1.0:
+        return np.ones(len(y))
+    share = (sample.max_rows - sample.defaults_in_period) / (  # type: ignore[operator]
+        sample.rows_in_period - sample.defaults_in_period
+    )
+    return np.where(y == 1, 1.0, 1.0 / share)

@@ -21,7 +21,7 @@ from creditrisk.governance.monotonicity import SweepResult, scorecard_trend, swe
 from creditrisk.models.lgbm import margin, search_lightgbm, train_lightgbm
 from creditrisk.models.matrix import FeatureSpec, design_matrix, feature_spec
 from creditrisk.models.pruning import information_value, prune_correlated
-from creditrisk.models.sampling import training_sample
+from creditrisk.models.sampling import TrainingSample, sample_weights, training_sample
 from creditrisk.models.scorecard import ScorecardTable, fit_scorecard
 from creditrisk.models.screening import Screening, screen_features
 from creditrisk.models.slices import SlicePosition, calibration_roles
@@ -123,6 +123,7 @@ def fit_models(
     *,
     protected: tuple[str, ...],
     settings: TrainingSettings,
+    drawn: TrainingSample | None = None,
 ) -> TrainingResult:
     """Fit LightGBM on the train period, early-stopping on the first or (default) last
     months of the calibration period (the rest is left to the calibrator), and the
@@ -131,6 +132,11 @@ def fit_models(
 
     The sweep's verdicts are returned, not enforced: the caller writes the review and then
     calls :func:`creditrisk.governance.monotonicity.check_monotonicity`.
+
+    ``drawn``: ``train`` is already the sample :func:`~creditrisk.models.sampling.sample_rows`
+    drew from a larger period (read by row before the features were), this its summary;
+    without it, ``train`` is the whole period and is sampled here when
+    ``settings.max_rows`` says so.
     """
     s = settings
     roles = calibration_roles(
@@ -140,7 +146,10 @@ def fit_models(
         position=s.early_stopping_slice,
     )
     valid = calibration[roles["early_stopping"].to_numpy()]
-    train, weight, sample = training_sample(train, max_rows=s.max_rows, seed=s.seed)
+    if drawn is None:
+        train, weight, sample = training_sample(train, max_rows=s.max_rows, seed=s.seed)
+    else:
+        weight, sample = sample_weights(train["default"].to_numpy(), drawn), drawn
     if sample.good_share < 1:
         log.info(
             "train.max_rows: training on %d of %d train-period rows (all %d defaults, %.2f%% "

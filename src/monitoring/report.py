@@ -165,8 +165,12 @@ def monitor_snapshot(
     scored_now, scored_before = score_rows(scorer, now), score_rows(scorer, before)
     features = list(scorer.spec.features)
     stability = drift.stability_table(reference.rows, now, features, bins=psi_bins)
+    # Both sides by the PD-only path: PDs tie often (shallow trees), and the full scorer's
+    # margin (a sum of contributions) differs from the raw margin in the last bit, which
+    # would move tied values across the reference's bin edges.
+    now_pd, _ = scorer.pd_and_grade(now.reset_index(drop=True))
     score_psi = drift.stability_table(
-        pd.DataFrame({"pd": reference.pd}), scored_now[["pd"]], ["pd"], bins=psi_bins
+        pd.DataFrame({"pd": reference.pd}), pd.DataFrame({"pd": now_pd}), ["pd"], bins=psi_bins
     )["psi"].iloc[0]
     monthly = drift.default_rate_by_month(predictions)
     grades = list(scorer.policy.grades)
