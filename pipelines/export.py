@@ -170,8 +170,8 @@ def _compare(
     e = params.evaluate
     return compare(
         test["default"].to_numpy(),
-        new.score(test)["pd"].to_numpy(),
-        held.score(test)["pd"].to_numpy(),
+        new.pd_and_grade(test)[0],  # the PD-only path: no reasons, no limits
+        held.pd_and_grade(test)[0],
         period=(str(when.min().date()), str(when.max().date())),
         champion_version=champion,
         ece_bins=e.ece_bins,

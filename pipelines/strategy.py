@@ -31,6 +31,7 @@ from creditrisk.models import strategy as st
 from creditrisk.models.pyfunc import load_scorer_folder
 from creditrisk.reports import portfolio
 from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
+from pipelines.support import samples
 from pipelines.support.artifacts import SplitDir, StrategyReports, read_json
 from pipelines.support.files import reset_dir, write_json
 from pipelines.support.params import Params, load_params
@@ -53,8 +54,7 @@ def main(
     model, periods = load_scorer_folder(scorer), SplitDir(split)
     test = periods.read("test")
     cutoffs, grades = st.decision_tables(model, test, cutoffs=params.strategy.cutoffs)
-    log.info("information value of every feature on the train period")
-    ivs = _iv(periods.read("train"), read_json(dictionary), params)
+    ivs = _iv(periods, read_json(dictionary), params)
     end = params.data.end_date
     has_loans = (validated / "repayments.parquet").exists() and (
         validated / "loans.parquet"
@@ -66,9 +66,13 @@ def main(
     log.info("%s", summary.headline)
 
 
-def _iv(train: pd.DataFrame, dictionary: dict[str, Any], params: Params) -> pd.DataFrame:
+def _iv(periods: SplitDir, dictionary: dict[str, Any], params: Params) -> pd.DataFrame:
+    """Information values on the train period, a uniform hash sample of about
+    ``strategy.iv_rows`` of it beyond that (only those rows are read)."""
     s = params.strategy
-    rows = train.sample(n=min(s.iv_rows, len(train)), random_state=s.seed) if len(train) else train
+    n = samples.count(periods, "train")
+    rows = samples.read_sample(periods, "train", share=s.iv_rows / max(n, 1), seed=s.seed)
+    log.info("information value of every feature on %d of %d train-period rows", len(rows), n)
     features = [f for f, e in dictionary.items() if e.get("available") and f in rows.columns]
     categorical = [f for f in features if not pd.api.types.is_numeric_dtype(rows[f])]
     return st.information_values(

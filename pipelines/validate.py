@@ -20,8 +20,8 @@ import pandas as pd
 
 from creditrisk.contract import TABLES, check_table_set
 from creditrisk.validation.errors import TableValidationError
-from creditrisk.validation.suite import TableResult, validate_table
-from pipelines.support.files import reset_dir, write_json, write_table
+from creditrisk.validation.suite import validate_table
+from pipelines.support.files import atomic_dirs, write_json, write_table
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
@@ -51,13 +51,9 @@ def main(raw: Path, out: Path, quarantine: Path, reports: Path) -> None:
     params = load_params()
     present = {t for t in TABLES if (raw / f"{t}.parquet").exists()}
     check_table_set(present)
-    results = _validate_tables(raw, present, reports / "data_docs", params)
-    reset_dir(out)
-    reset_dir(quarantine)
-    for table, result in results.items():
-        write_table(result.kept, out / f"{table}.parquet")
-        write_table(result.quarantined, quarantine / f"{table}.parquet")
-    summary = _summary(results, params.data.end_date, sorted(set(TABLES) - present))
+    with atomic_dirs(out, quarantine) as folders:
+        tables = _validate_tables(raw, present, reports / "data_docs", params, folders)
+    summary = _summary(tables, params.data.end_date, sorted(set(TABLES) - present))
     write_json(summary, reports / "summary.json")
     log.info(
         "kept %s of %s rows; quarantined %s; Data Docs in %s",
@@ -68,40 +64,52 @@ def main(raw: Path, out: Path, quarantine: Path, reports: Path) -> None:
     )
 
 
+# What later tables check of a kept table (rules.add_helper_columns): only these columns
+# are held after it is written, not the table.
+PARENT_COLUMNS = {"customers": ["customer_id"], "loans": ["loan_id", "opened_at", "n_installments"]}
+
+
 def _validate_tables(
-    raw: Path, present: set[str], docs: Path, params: Params
-) -> dict[str, TableResult]:
+    raw: Path, present: set[str], docs: Path, params: Params, folders: tuple[Path, ...]
+) -> dict[str, dict[str, Any]]:
     """Each present table through its suite, parents first (a quarantined customer takes
-    its purchases and loans along); the Data Docs site is copied to ``docs``."""
+    its purchases and loans along), written to ``folders`` (kept, quarantined) as soon as
+    it passes, so memory holds one table at a time; the Data Docs site is copied to
+    ``docs``. Returns each table's summary."""
     p = params.validate_
-    results: dict[str, TableResult] = {}
-    kept: dict[str, pd.DataFrame] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    parents: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="gx-") as gx_root:
         context = _context(Path(gx_root))
         for table in (t for t in TABLES if t in present):
             frame = _read(raw, table)
             log.info("validating %s (%s rows)", table, f"{len(frame):,}")
-            results[table] = validate_table(
+            result = validate_table(
                 context,
                 frame,
                 TABLES[table],
-                parents=kept,
+                parents=parents,
                 end_date=params.data.end_date,
                 max_quarantine_share=p.max_quarantine_share,
                 n_examples=p.n_examples,
             )
-            kept[table] = results[table].kept
+            del frame
+            write_table(result.kept, folders[0] / f"{table}.parquet")
+            write_table(result.quarantined, folders[1] / f"{table}.parquet")
+            summaries[table] = result.summary()
+            if table in PARENT_COLUMNS:
+                parents[table] = result.kept[PARENT_COLUMNS[table]]
+            del result
         context.build_data_docs()
         if docs.exists():
             shutil.rmtree(docs)
         shutil.copytree(Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site", docs)
-    return results
+    return summaries
 
 
 def _summary(
-    results: dict[str, TableResult], end_date: object, absent: list[str]
+    tables: dict[str, dict[str, Any]], end_date: object, absent: list[str]
 ) -> dict[str, Any]:
-    tables = {t: r.summary() for t, r in results.items()}
     rows_in = sum(s["rows_in"] for s in tables.values())
     rows_kept = sum(s["rows_kept"] for s in tables.values())
     rows_q = sum(s["rows_quarantined"] for s in tables.values())

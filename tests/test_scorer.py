@@ -251,6 +251,23 @@ def test_reasons_are_only_risk_raising_and_ranked(scorer: Scorer) -> None:
     assert texts <= {"Payments are overdue now", "Short relationship", "income_monthly", "segment"}
 
 
+def test_decisions_without_reasons_and_the_pd_only_path(scorer: Scorer) -> None:
+    """score(reasons=False) gives the same decisions with empty reason columns, and
+    pd_and_grade the same PDs and grades, both from the raw margin."""
+    frame = pd.concat([rows()] * 30, ignore_index=True)
+    full, lean = scorer.score(frame), scorer.score(frame, reasons=False)
+    reason_columns = [c for c in full.columns if c.startswith("reason_")]
+    assert reason_columns and lean[reason_columns].isna().all().all()
+    assert full[reason_columns].notna().any().any()
+    same = [c for c in full.columns if c not in reason_columns and c not in ("pd", "margin")]
+    pd.testing.assert_frame_equal(lean[same], full[same])
+    np.testing.assert_allclose(lean["pd"], full["pd"], rtol=1e-12)
+    pd_, grade = scorer.pd_and_grade(frame)
+    np.testing.assert_array_equal(pd_, lean["pd"].to_numpy())  # the same raw margin
+    grades = np.asarray(scorer.policy.grades, dtype=object)
+    assert (grades[grade] == full["grade"].to_numpy(dtype=object)).all()
+
+
 def test_input_errors_name_columns_and_rows(scorer: Scorer) -> None:
     with pytest.raises(FeatureMatrixError, match=r"missing .*\['income_monthly', 'segment'\]"):
         scorer.score(rows().drop(columns=["income_monthly", "segment"]))

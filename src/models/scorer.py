@@ -173,14 +173,21 @@ class Scorer:
             X[:, j] = [codes.get(v, np.nan) if isinstance(v, str) else np.nan for v in values[:, j]]
         return X
 
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Score every row, in input order (extra columns are ignored)."""
+    def score(self, frame: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
+        """Score every row, in input order (extra columns are ignored). ``reasons=False``:
+        the decisions without reason codes (their columns empty), from the raw margin
+        instead of the SHAP contributions, several times faster, for tables over whole
+        periods that need PDs, grades and limits only."""
         n = len(frame)
         p = self.policy
         if n == 0:
             return self._empty()
         X = self.matrix(frame)
-        margin, top = self._contributions(X, p.reasons)
+        if reasons:
+            margin, top = self._contributions(X, p.reasons)
+        else:
+            margin = np.asarray(self.booster.predict(X, raw_score=True), dtype="float64")
+            top = np.full((n, p.reasons), -1, dtype=np.int64)
         pd_ = self.calibrator.predict(margin)
         # Rules see numeric model features as the model does (converted to numbers).
         columns = {

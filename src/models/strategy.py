@@ -209,7 +209,7 @@ def decision_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cut-off table and the final-grade table of a scorer's decisions on a labelled
     period (its income column, when present, caps the limits)."""
-    decisions = model.score(test)
+    decisions = model.score(test, reasons=False)
     income_col = model.policy.income_column
     income = (
         pd.to_numeric(test[income_col], errors="coerce").to_numpy("float64")
