@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from creditrisk.contract import TABLES, check_table_set
+from creditrisk.validation.coerce import convert
 from creditrisk.validation.errors import TableValidationError
-from creditrisk.validation.suite import validate_table
-from pipelines.support.files import atomic_dirs, write_json, write_table
+from creditrisk.validation.rules import key_unique
+from creditrisk.validation.suite import merged_summaries, validate_table
+from pipelines.support.files import (
+    ParquetAppender,
+    atomic_dirs,
+    iter_frames,
+    write_json,
+    write_table,
+)
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
@@ -39,10 +48,10 @@ def _context(root: Path) -> Any:
     return context
 
 
-def _read(raw: Path, table: str) -> pd.DataFrame:
+def _read(raw: Path, table: str, columns: list[str] | None = None) -> pd.DataFrame:
     path = raw / f"{table}.parquet"
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # any reader failure means the same thing to the user
         raise TableValidationError(table, f"cannot read {path}: {exc}") from exc
 
@@ -82,29 +91,98 @@ def _validate_tables(
     with tempfile.TemporaryDirectory(prefix="gx-") as gx_root:
         context = _context(Path(gx_root))
         for table in (t for t in TABLES if t in present):
-            frame = _read(raw, table)
-            log.info("validating %s (%s rows)", table, f"{len(frame):,}")
-            result = validate_table(
-                context,
-                frame,
-                TABLES[table],
-                parents=parents,
-                end_date=params.data.end_date,
-                max_quarantine_share=p.max_quarantine_share,
-                n_examples=p.n_examples,
-            )
-            del frame
-            write_table(result.kept, folders[0] / f"{table}.parquet")
-            write_table(result.quarantined, folders[1] / f"{table}.parquet")
-            summaries[table] = result.summary()
-            if table in PARENT_COLUMNS:
-                parents[table] = result.kept[PARENT_COLUMNS[table]]
-            del result
+            path = raw / f"{table}.parquet"
+            n = _rows(path, table)
+            log.info("validating %s (%s rows)", table, f"{n:,}")
+            check = _validate_batches if n > p.batch_rows else _validate_whole
+            summaries[table], kept = check(context, path, table, parents, params, folders)
+            if kept is not None:
+                parents[table] = kept
         context.build_data_docs()
         if docs.exists():
             shutil.rmtree(docs)
         shutil.copytree(Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site", docs)
     return summaries
+
+
+def _validate_whole(
+    context: Any,
+    path: Path,
+    table: str,
+    parents: dict[str, pd.DataFrame],
+    params: Params,
+    folders: tuple[Path, ...],
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """One table through its suite in one piece; its summary and parent columns."""
+    p = params.validate_
+    result = validate_table(
+        context,
+        _read(path.parent, table),
+        TABLES[table],
+        parents=parents,
+        end_date=params.data.end_date,
+        max_quarantine_share=p.max_quarantine_share,
+        n_examples=p.n_examples,
+    )
+    write_table(result.kept, folders[0] / f"{table}.parquet")
+    write_table(result.quarantined, folders[1] / f"{table}.parquet")
+    columns = PARENT_COLUMNS.get(table)
+    return result.summary(), None if columns is None else result.kept[columns]
+
+
+def _validate_batches(
+    context: Any,
+    path: Path,
+    table: str,
+    parents: dict[str, pd.DataFrame],
+    params: Params,
+    folders: tuple[Path, ...],
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """A table larger than validate.batch_rows, in batches of whole row groups: its key
+    checked for duplicates over the whole table first (the key columns alone), then each
+    batch through the suite and appended to the outputs. A batch with more than
+    validate.max_quarantine_share failing rows stops the table (so the whole never has
+    more). Memory holds one batch, the keys and the parent columns."""
+    p, spec = params.validate_, TABLES[table]
+    keys = list(spec.key)
+    unique = None
+    if keys and set(keys) <= set(pq.ParquetFile(path).schema_arrow.names):
+        raw_keys = _read(path.parent, table, columns=keys)
+        unique = key_unique(pd.DataFrame({k: convert(raw_keys[k], spec.columns[k]) for k in keys}))
+        del raw_keys
+    kept_out = ParquetAppender(folders[0] / f"{table}.parquet")
+    quarantine_out = ParquetAppender(folders[1] / f"{table}.parquet")
+    summaries, parent_parts = [], []
+    for k, (first, frame) in enumerate(iter_frames(path, p.batch_rows), start=1):
+        result = validate_table(
+            context,
+            frame,
+            spec,
+            parents=parents,
+            end_date=params.data.end_date,
+            max_quarantine_share=p.max_quarantine_share,
+            n_examples=p.n_examples,
+            first_row=first,
+            unique=None if unique is None else unique[first : first + len(frame)],
+            batch=f"{table}_batch_{k}",
+        )
+        kept_out.append(result.kept)
+        quarantine_out.append(result.quarantined)
+        summaries.append(result.summary())
+        if table in PARENT_COLUMNS:
+            parent_parts.append(result.kept[PARENT_COLUMNS[table]])
+        log.info("%s: batch %d, rows %s-%s", table, k, f"{first:,}", f"{first + len(frame):,}")
+    kept_out.close()
+    quarantine_out.close()
+    parents_kept = pd.concat(parent_parts, ignore_index=True) if parent_parts else None
+    return merged_summaries(summaries), parents_kept
+
+
+def _rows(path: Path, table: str) -> int:
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception as exc:  # any reader failure means the same thing to the user
+        raise TableValidationError(table, f"cannot read {path}: {exc}") from exc
 
 
 def _summary(

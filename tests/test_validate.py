@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -222,3 +223,99 @@ def test_failed_run_leaves_no_partial_outputs(project: Path, tiny_tables: Tables
     with pytest.raises(TableValidationError):
         run(project, tiny_tables)
     assert (project / "data/validated/customers.parquet").read_bytes() == before
+
+
+def _larger_tables(seed: int = 5) -> Tables:
+    """A few thousand rows with bad rows spread through the files: duplicate keys whose
+    copies sit far apart, unknown customers and loans, negative amounts, late events."""
+    rng = np.random.default_rng(seed)
+    n_c, n_t, n_l = 300, 6000, 400
+    customers = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n_c)],
+            "created_at": pd.Timestamp("2022-01-01")
+            + pd.to_timedelta(rng.integers(0, 300, n_c), "D"),
+            "income_monthly": rng.uniform(500, 5000, n_c),
+        }
+    )
+    customers.loc[[7, 250], "customer_id"] = "C7"  # a duplicate customer, copies far apart
+    transactions = pd.DataFrame(
+        {
+            "transaction_id": [f"T{i}" for i in range(n_t)],
+            "customer_id": [f"C{i}" for i in rng.integers(0, n_c, n_t)],
+            "ts": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 600, n_t), "D"),
+            "amount": rng.uniform(1, 500, n_t),
+        }
+    )
+    transactions.loc[[3, 5900], "transaction_id"] = "T3"  # first and last batch
+    transactions.loc[rng.choice(n_t, 40, replace=False), "amount"] = -1.0
+    transactions.loc[rng.choice(n_t, 30, replace=False), "customer_id"] = "C_unknown"
+    transactions.loc[[4000, 4001], "ts"] = pd.Timestamp("2031-01-01")
+    loans = pd.DataFrame(
+        {
+            "loan_id": [f"L{i}" for i in range(n_l)],
+            "customer_id": [f"C{i}" for i in rng.integers(0, n_c, n_l)],
+            "opened_at": pd.Timestamp("2023-02-01")
+            + pd.to_timedelta(rng.integers(0, 300, n_l), "D"),
+            "principal": rng.uniform(100, 3000, n_l),
+            "n_installments": np.full(n_l, 6),
+        }
+    )
+    rep = loans.loc[loans.index.repeat(6), ["loan_id", "opened_at"]].reset_index(drop=True)
+    rep["installment_no"] = np.tile(np.arange(1, 7), n_l)
+    rep["due_date"] = rep["opened_at"] + pd.to_timedelta(30 * rep["installment_no"], "D")
+    rep["amount_due"] = 50.0
+    paid = rng.random(len(rep)) < 0.9
+    rep["paid_date"] = rep["due_date"].where(paid)
+    rep["amount_paid"] = np.where(paid, 50.0, np.nan)
+    rep = rep.drop(columns=["opened_at"])
+    rep.loc[rng.choice(len(rep), 20, replace=False), "loan_id"] = "L_unknown"
+    return {"customers": customers, "transactions": transactions, "loans": loans, "repayments": rep}
+
+
+def test_batches_give_what_the_whole_table_gives(project: Path) -> None:
+    """A table above validate.batch_rows is validated in batches of row groups: the kept
+    and quarantined rows, their file positions, reasons and counts are those of the whole
+    table in one piece, duplicate keys across batches included."""
+    tables = _larger_tables()
+    raw = project / "data/raw"
+    raw.mkdir(parents=True)
+    for name, frame in tables.items():
+        frame.to_parquet(raw / f"{name}.parquet", index=False, row_group_size=700)
+    outputs = {}
+    for tag, batch_rows in (("whole", 10**9), ("batched", 1500)):
+        set_params(project, validate={"batch_rows": batch_rows, "max_quarantine_share": 0.2})
+        folder = project / tag
+        validate.main(raw, folder / "validated", folder / "quarantine", folder / "reports")
+        outputs[tag] = folder
+    whole = json.loads((outputs["whole"] / "reports/summary.json").read_text())
+    batched = json.loads((outputs["batched"] / "reports/summary.json").read_text())
+    assert batched["tables"]["transactions"].pop("batches") == 3  # 6000 rows, 2100 a batch
+    assert batched["tables"]["repayments"].pop("batches") == 2
+    assert "batches" not in batched["tables"]["customers"]  # small tables in one piece
+    assert batched == whole
+    assert whole["tables"]["transactions"]["reasons"]["transaction_id: duplicate key"] == 2
+    for table in tables:
+        for part in ("validated", "quarantine"):
+            a = pd.read_parquet(outputs["whole"] / part / f"{table}.parquet")
+            b = pd.read_parquet(outputs["batched"] / part / f"{table}.parquet")
+            pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=f"{part}/{table}")
+    q = pd.read_parquet(outputs["batched"] / "quarantine/transactions.parquet")
+    dup = q.loc[q["quarantine_reason"].str.contains("duplicate key"), "source_row"]
+    assert sorted(dup) == [3, 5900]  # positions in the file, not in the batch
+    assert {4000, 4001} <= set(q["source_row"])
+
+
+def test_a_batch_mostly_failing_stops_with_file_rows(project: Path) -> None:
+    tables = _larger_tables()
+    tables["transactions"].loc[4300:5600, "amount"] = -3.0  # most of the last batch
+    raw = project / "data/raw"
+    raw.mkdir(parents=True)
+    for name, frame in tables.items():
+        frame.to_parquet(raw / f"{name}.parquet", index=False, row_group_size=700)
+    set_params(project, validate={"batch_rows": 1500, "max_quarantine_share": 0.2})
+    with pytest.raises(TableValidationError) as err:
+        validate.main(raw, project / "v", project / "q", project / "r")
+    assert err.value.table == "transactions" and err.value.column == "amount"
+    assert err.value.examples is not None and err.value.examples.index.min() >= 4200
+    assert not (project / "v").exists()  # nothing written

@@ -108,6 +108,23 @@ def read_rows(source: Path, keep: np.ndarray, columns: list[str] | None = None) 
     return frame
 
 
+def iter_frames(source: Path, batch_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """The Parquet file ``source`` in frames of about ``batch_rows`` rows (whole row
+    groups), each with the position of its first row and the column types a whole-table
+    read gives, so a batch's frame equals those rows of ``pd.read_parquet``."""
+    reader = pq.ParquetFile(source)
+    schema = _as_pandas_reads(reader)
+    groups: list[int] = []
+    start = rows = 0
+    for group in range(reader.num_row_groups):
+        groups.append(group)
+        rows += reader.metadata.row_group(group).num_rows
+        if rows >= batch_rows or group == reader.num_row_groups - 1:
+            frame = reader.read_row_groups(groups).cast(schema).to_pandas()
+            yield start, frame
+            start, groups, rows = start + rows, [], 0
+
+
 def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
     """The file's schema with the integer columns that hold a null anywhere as float64:
     the types the whole table has when read into pandas, so a subset keeps them whether

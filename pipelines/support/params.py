@@ -88,6 +88,8 @@ class GenerateParams(_Section):
 class ValidateParams(_Section):
     max_quarantine_share: float = Field(0.2, gt=0, le=1)
     n_examples: int = Field(5, gt=0)
+    # A table with more rows is validated in batches of about this many (whole row groups).
+    batch_rows: int = Field(2_000_000, gt=0)
 
 
 class SparkParams(_Section):

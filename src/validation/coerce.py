@@ -42,7 +42,9 @@ def check_columns(raw: pd.DataFrame, spec: TableSpec) -> None:
         )
 
 
-def coerce_table(raw: pd.DataFrame, spec: TableSpec, *, max_bad_share: float) -> Coerced:
+def coerce_table(
+    raw: pd.DataFrame, spec: TableSpec, *, max_bad_share: float, first_row: int = 0
+) -> Coerced:
     """Convert every typed column present in ``raw``; the input frame is not modified.
 
     Values that cannot be converted become null in the typed frame and are reported in
@@ -63,6 +65,7 @@ def coerce_table(raw: pd.DataFrame, spec: TableSpec, *, max_bad_share: float) ->
         present = int(raw[column].notna().sum())
         if present and bad.sum() > max_bad_share * present:
             examples = raw.loc[bad, [column]].head(5).rename_axis("row")
+            examples.index = examples.index + first_row  # the position in the raw file
             raise TableValidationError(
                 spec.name,
                 f"{int(bad.sum())} of {present} values are not {KIND_TEXT[kind]}",

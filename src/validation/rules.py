@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 from great_expectations.expectations.expectation import Expectation
 
@@ -40,6 +41,19 @@ def _not_null(col: str) -> Rule:
 
 def _unique(col: str) -> Rule:
     return Rule(col, f"{col}: duplicate key", gxe.ExpectColumnValuesToBeUnique(column=col))
+
+
+# A table validated in batches checks its key (TableSpec.key) over the whole table first,
+# from the key columns alone; the batches' suites check this helper flag instead.
+KEY_FLAG = "key_unique"
+
+
+def key_unique(keys: pd.DataFrame) -> np.ndarray:
+    """Per row: its key is not shared with another row, as the suite's uniqueness checks
+    judge it (rows whose key is all missing are never duplicates)."""
+    missing = keys.isna().all(axis=1) if keys.shape[1] > 1 else keys.iloc[:, 0].isna()
+    duplicated = keys.duplicated(keep=False)
+    return np.asarray(~duplicated | missing, dtype=bool)
 
 
 def _at_least(col: str, low: float, *, strict: bool = False) -> Rule:
@@ -90,8 +104,12 @@ def _snapshot_not_after(col: str, end: date) -> Rule:
     )
 
 
-def rules_for(table: str, *, end_date: date, columns: pd.Index) -> list[Rule]:
-    """The row-level rules of ``table``; rules on absent optional columns are left out."""
+def rules_for(
+    table: str, *, end_date: date, columns: pd.Index, keys_flagged: bool = False
+) -> list[Rule]:
+    """The row-level rules of ``table``; rules on absent optional columns are left out.
+    ``keys_flagged``: the key's uniqueness is the helper flag ``key_unique`` (computed
+    over the whole table by :func:`key_unique`), for a table validated in batches."""
     builders: dict[str, Callable[[], list[Rule]]] = {
         "customers": lambda: [
             _not_null("customer_id"),
@@ -177,13 +195,28 @@ def rules_for(table: str, *, end_date: date, columns: pd.Index) -> list[Rule]:
         ],
     }
     rules = builders[table]()
+    if keys_flagged:
+        rules = [_flagged_key(r) for r in rules]
     for rule in rules:
         rule.expectation.meta = {"reason": rule.reason, "column": rule.column}
     return rules
 
 
+def _flagged_key(rule: Rule) -> Rule:
+    if not rule.reason.endswith(": duplicate key"):
+        return rule
+    return Rule(
+        rule.column,
+        rule.reason,
+        gxe.ExpectColumnValuesToBeInSet(column=HELPER_PREFIX + KEY_FLAG, value_set=[True]),
+    )
+
+
 def add_helper_columns(
-    table: str, frame: pd.DataFrame, parents: Mapping[str, pd.DataFrame]
+    table: str,
+    frame: pd.DataFrame,
+    parents: Mapping[str, pd.DataFrame],
+    unique: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Return ``frame`` with the helper columns its cross-table rules check.
 
@@ -191,8 +224,11 @@ def add_helper_columns(
         table: the contract table ``frame`` holds.
         frame: typed rows of that table.
         parents: already validated (kept) parent tables by name.
+        unique: per row, :func:`key_unique` of the whole table (batches only).
     """
     out = frame.copy()
+    if unique is not None:
+        out[HELPER_PREFIX + KEY_FLAG] = unique
     if table in ("transactions", "loans", "outcomes"):
         known = parents["customers"]["customer_id"]
         out[HELPER_PREFIX + "customer_known"] = out["customer_id"].isin(known)

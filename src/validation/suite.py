@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 
 from creditrisk.contract import TableSpec
@@ -55,6 +56,25 @@ class TableResult:
         }
 
 
+def merged_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary of a table validated in batches, from its batches' summaries."""
+    reasons: Counter[str] = Counter()
+    for part in parts:
+        reasons.update(part["reasons"])
+    rows_in = sum(int(x["rows_in"]) for x in parts)
+    kept = sum(int(x["rows_kept"]) for x in parts)
+    quarantined = sum(int(x["rows_quarantined"]) for x in parts)
+    return {
+        "rows_in": rows_in,
+        "rows_kept": kept,
+        "rows_quarantined": quarantined,
+        "reconciled": rows_in == kept + quarantined and all(x["reconciled"] for x in parts),
+        "expectations_passed": all(x["expectations_passed"] for x in parts),
+        "reasons": dict(sorted(reasons.items())),
+        "batches": len(parts),
+    }
+
+
 def validate_table(
     context: Any,
     raw: pd.DataFrame,
@@ -64,6 +84,9 @@ def validate_table(
     end_date: date,
     max_quarantine_share: float,
     n_examples: int = 5,
+    first_row: int = 0,
+    unique: np.ndarray | None = None,
+    batch: str | None = None,
 ) -> TableResult:
     """Validate one raw table against the contract.
 
@@ -75,16 +98,24 @@ def validate_table(
         end_date: the data's end; later events are quarantined.
         max_quarantine_share: above this share of failing rows the whole table stops.
         n_examples: example rows in an error.
+        first_row: position in the raw file of ``raw``'s first row (a batch of a table
+            validated in batches: quarantine and error rows keep their file positions).
+        unique: per row, whether its key is unique over the whole table
+            (:func:`~creditrisk.validation.rules.key_unique`); the suite then checks this
+            flag instead of uniqueness within ``raw``.
+        batch: the batch's name in Data Docs (default: the table's).
 
     Raises:
         TableValidationError: a required column is missing, a column has the wrong type, or
             too many rows fail.
     """
     raw = raw.reset_index(drop=True)
-    coerced = coerce_table(raw, spec, max_bad_share=max_quarantine_share)
-    checked = add_helper_columns(spec.name, coerced.frame, parents)
-    rules = rules_for(spec.name, end_date=end_date, columns=raw.columns)
-    failed, success = _run_expectations(context, spec.name, checked, rules)
+    coerced = coerce_table(raw, spec, max_bad_share=max_quarantine_share, first_row=first_row)
+    checked = add_helper_columns(spec.name, coerced.frame, parents, unique)
+    rules = rules_for(
+        spec.name, end_date=end_date, columns=raw.columns, keys_flagged=unique is not None
+    )
+    failed, success = _run_expectations(context, spec.name, checked, rules, batch or spec.name)
     for column, mask in coerced.failures.items():
         kind_reason = f"{column}: not convertible to the contract type"
         failed.setdefault(kind_reason, set()).update(mask[mask].index)
@@ -95,10 +126,16 @@ def validate_table(
     share = float(bad.mean()) if len(raw) else 0.0
     if share > max_quarantine_share:
         _raise_too_many(
-            spec.name, raw, reasons_per_row, failed, share, max_quarantine_share, n_examples
+            spec.name,
+            raw.set_axis(raw.index + first_row),
+            reasons_per_row.set_axis(raw.index + first_row),
+            failed,
+            share,
+            max_quarantine_share,
+            n_examples,
         )
     quarantined = raw.loc[bad].copy()
-    quarantined.insert(0, ROW, quarantined.index.astype("int64"))
+    quarantined.insert(0, ROW, quarantined.index.astype("int64") + first_row)
     quarantined[REASON] = reasons_per_row[bad]
     kept = drop_helper_columns(checked.loc[~bad]).reset_index(drop=True)
     kept = _tighten_types(kept, spec)
@@ -117,21 +154,22 @@ def validate_table(
 
 
 def _run_expectations(
-    context: Any, table: str, frame: pd.DataFrame, rules: list[Rule]
+    context: Any, table: str, frame: pd.DataFrame, rules: list[Rule], name: str
 ) -> tuple[dict[str, set[int]], bool]:
-    """Run the rules as one suite (recorded for Data Docs); failing row indexes per reason."""
+    """Run the rules as one suite named ``name`` (the table, or one batch of it; recorded
+    for Data Docs); failing row indexes per reason."""
     source = context.data_sources.add_or_update_pandas(name="raw")
-    asset = source.add_dataframe_asset(name=table)
-    batch_def = asset.add_batch_definition_whole_dataframe(name=f"{table}_all")
-    suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{table}_contract"))
+    asset = source.add_dataframe_asset(name=name)
+    batch_def = asset.add_batch_definition_whole_dataframe(name=f"{name}_all")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{name}_contract"))
     for rule in rules:
         suite.add_expectation(rule.expectation)
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{table}_contract", data=batch_def, suite=suite)
+        gx.ValidationDefinition(name=f"{name}_contract", data=batch_def, suite=suite)
     )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=f"{table}_checkpoint",
+            name=f"{name}_checkpoint",
             validation_definitions=[definition],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
             result_format={"result_format": "COMPLETE"},
