@@ -165,12 +165,11 @@ def monitor_snapshot(
     scored_now, scored_before = score_rows(scorer, now), score_rows(scorer, before)
     features = list(scorer.spec.features)
     stability = drift.stability_table(reference.rows, now, features, bins=psi_bins)
-    # Both sides by the PD-only path: PDs tie often (shallow trees), and the full scorer's
-    # margin (a sum of contributions) differs from the raw margin in the last bit, which
-    # would move tied values across the reference's bin edges.
-    now_pd, _ = scorer.pd_and_grade(now.reset_index(drop=True))
+    # Both sides from the raw margin (score_rows and the PD-only path agree to the bit):
+    # PDs tie often (shallow trees), and a sum of SHAP contributions differs from the raw
+    # margin in the last bit, which would move tied values across the bin edges.
     score_psi = drift.stability_table(
-        pd.DataFrame({"pd": reference.pd}), pd.DataFrame({"pd": now_pd}), ["pd"], bins=psi_bins
+        pd.DataFrame({"pd": reference.pd}), scored_now[["pd"]], ["pd"], bins=psi_bins
     )["psi"].iloc[0]
     monthly = drift.default_rate_by_month(predictions)
     grades = list(scorer.policy.grades)
@@ -206,11 +205,12 @@ def monitor_snapshot(
 
 
 def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
-    """The scorer's decisions for feature rows, with their as_of."""
+    """The scorer's decisions for feature rows, with their as_of: PDs, grades and limits,
+    without reason codes (monitoring names none; the raw margin, as the PD-only path)."""
     if rows.empty:
         empty = scorer.score(rows.head(0))
         return empty.assign(as_of=pd.Series(dtype="datetime64[us]"))
-    out = scorer.score(rows.reset_index(drop=True))
+    out = scorer.score(rows.reset_index(drop=True), reasons=False)
     out["as_of"] = rows["as_of"].to_numpy()
     return out
 
