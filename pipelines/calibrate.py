@@ -15,32 +15,34 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.models.calibration import calibrate_margin
-from creditrisk.models.lgbm import margin
-from creditrisk.models.matrix import design_matrix
-from creditrisk.models.slices import role_mask
+from creditrisk.models.slices import held_out_margins
 from pipelines.support import tracking
 from pipelines.support.artifacts import CalibrationDir, ModelsDir, SplitDir
-from pipelines.support.files import reset_dir, write_json
+from pipelines.support.files import iter_frames, reset_dir, write_json
 from pipelines.support.loaders import read_booster, read_spec
 from pipelines.support.params import load_params
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.calibrate")
+BATCH_ROWS = 250_000  # calibration rows in memory at a time
 
 
 def main(models: Path, split: Path, out: Path, metrics: Path) -> None:
     params = load_params()
     m = ModelsDir(models)
-    calibration = SplitDir(split).read("calibration")
-    roles = pd.read_parquet(m.calibration_roles)
-    held = ~role_mask(calibration, roles, "early_stopping")
-    rows = calibration[held]
+    spec = read_spec(m)
+    batches = iter_frames(
+        SplitDir(split).period("calibration"),
+        BATCH_ROWS,
+        [*SNAPSHOT_KEY, "default", *spec.features],
+    )
+    margins, labels = held_out_margins(
+        (frame for _, frame in batches), read_booster(m), spec, pd.read_parquet(m.calibration_roles)
+    )
     calibrator, summary = calibrate_margin(
-        margin(read_booster(m), design_matrix(rows, read_spec(m), table="calibration")),
-        rows["default"].to_numpy(),
-        method=params.calibrate.method,
-        ece_bins=params.evaluate.ece_bins,
+        margins, labels, method=params.calibrate.method, ece_bins=params.evaluate.ece_bins
     )
     target = CalibrationDir(out)
     reset_dir(out)

@@ -14,7 +14,7 @@ Usage: python -m pipelines.evaluate --models data/models --calibration data/cali
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -39,12 +39,13 @@ from pipelines.support.artifacts import (
     predictions_file,
     read_json,
 )
-from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.files import iter_frames, reset_dir, write_json, write_table
 from pipelines.support.loaders import read_booster, read_calibrator, read_scorecard, read_spec
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.evaluate")
+BATCH_ROWS = 250_000  # calibration and test rows in memory at a time
 
 # Curve data for `dvc plots` (dvc.yaml's plots section names these files and columns).
 PLOT_FILES = {
@@ -100,13 +101,17 @@ def main(
     _apply_gate(ev.report)
 
 
-def _reader(split: SplitDir, *, max_train_rows: int, seed: int) -> Callable[[str], pd.DataFrame]:
-    """Each period whole, but the train period beyond ``max_train_rows``: a uniform hash
-    sample (every row alike, so its metrics and PSI bins are the period's in expectation,
-    without weights)."""
+def _reader(
+    split: SplitDir, *, max_train_rows: int, seed: int
+) -> Callable[[str], pd.DataFrame | Iterator[pd.DataFrame]]:
+    """The train period as one frame, a uniform hash sample beyond ``max_train_rows``
+    (every row alike, so its metrics and PSI bins are the period's in expectation,
+    without weights); the other periods in batches of BATCH_ROWS."""
 
-    def read(name: str) -> pd.DataFrame:
-        n = samples.count(split, name) if name == "train" else 0
+    def read(name: str) -> pd.DataFrame | Iterator[pd.DataFrame]:
+        if name != "train":
+            return (frame for _, frame in iter_frames(split.period(name), BATCH_ROWS))
+        n = samples.count(split, name)
         if n <= max_train_rows:
             return split.read(name)
         rows = samples.read_sample(split, name, share=max_train_rows / n, seed=seed)

@@ -185,6 +185,63 @@ def test_sampled_training_stays_calibrated_and_within_the_auc_interval(
     )
 
 
+def test_calibration_in_batches_is_the_whole_read(
+    prepared: Path, first_run: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """calibrate reads its period in batches of row groups (a batch may lie wholly in the
+    early-stopping slice): the calibrator is the one fitted on a whole read."""
+    from pipelines.support.files import iter_frames
+
+    split = prepared / "batched_split"
+    shutil.copytree(prepared / "data/split", split)
+    period = split / "calibration.parquet"
+    pd.read_parquet(period).to_parquet(period, row_group_size=700)
+    monkeypatch.setattr(calibrate, "BATCH_ROWS", 1)  # one row group per batch
+    assert len(list(iter_frames(period, 1, ["as_of"]))) > 3
+    calibrate.main(prepared / "a/models", split, prepared / "b1", prepared / "b1.json")
+    whole = (prepared / "a/calibration/calibration.json").read_text()
+    assert (prepared / "b1/calibration.json").read_text() == whole
+    assert json.loads((prepared / "b1.json").read_text()) == json.loads(
+        (prepared / "a/calibration.json").read_text()
+    )
+
+
+def test_evaluation_in_batches_is_the_whole_read(
+    prepared: Path, first_run: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """evaluate reads the calibration and test periods in batches of row groups: the
+    metrics, the PSI tables (summed bin counts) and the predictions of a whole read."""
+    from pipelines import evaluate
+
+    split = prepared / "batched_eval_split"
+    shutil.copytree(prepared / "data/split", split)
+    for name in ("calibration", "test"):
+        period = split / f"{name}.parquet"
+        pd.read_parquet(period).to_parquet(period, row_group_size=700)
+    monkeypatch.setattr(evaluate, "BATCH_ROWS", 1)
+    out = prepared / "batched_eval"
+    evaluate.main(
+        prepared / "a/models",
+        prepared / "a/calibration",
+        split,
+        prepared / "reports/split.json",
+        prepared / "data/synthetic/truth.parquet",
+        out / "metrics.json",
+        out / "plots",
+        out / "evaluate",
+        out / "predictions",
+    )
+    assert json.loads((out / "metrics.json").read_text()) == first_run
+    for table in ("psi.csv", "psi_by_month.csv", "calibration_by_grade.csv"):
+        assert (out / "evaluate" / table).read_text() == (
+            prepared / "a/evaluate" / table
+        ).read_text(), table
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "predictions/predictions.parquet"),
+        pd.read_parquet(prepared / "a/predictions/predictions.parquet"),
+    )
+
+
 def test_resuming_needs_the_run_of_train(prepared: Path, first_run: dict) -> None:
     from pipelines.support.tracking import TrackingError
 

@@ -121,3 +121,28 @@ def test_period_samples_are_uniform_nested_and_in_span(tmp_path: Path) -> None:
     assert len(rows) == pytest.approx(4000, rel=0.06)
     everything, _ = samples.read_span(split, ["train"], (lo, hi), max_rows=10**9, seed=4)
     assert len(everything) == total
+
+
+def test_iter_frames_skips_empty_row_groups_and_keeps_positions(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.support.files import iter_frames
+
+    frame = _period(n=3000)
+    path = tmp_path / "p.parquet"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, table.schema) as writer:  # as split writes: some groups empty
+        for start in range(0, 3000, 500):
+            writer.write_table(table.slice(start, 500))
+            writer.write_table(table.slice(0, 0))
+    batches = list(iter_frames(path, 1200))
+    assert [first for first, _ in batches] == [0, 1500]
+    assert all(len(b) for _, b in batches)
+    pd.testing.assert_frame_equal(
+        pd.concat([b for _, b in batches], ignore_index=True), pd.read_parquet(path)
+    )
+    empty = tmp_path / "e.parquet"
+    pq.write_table(table.slice(0, 0), empty)
+    [(first, only)] = list(iter_frames(empty, 10))
+    assert first == 0 and only.empty and list(only.columns) == list(frame.columns)

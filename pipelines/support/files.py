@@ -108,21 +108,30 @@ def read_rows(source: Path, keep: np.ndarray, columns: list[str] | None = None) 
     return frame
 
 
-def iter_frames(source: Path, batch_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def iter_frames(
+    source: Path, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[tuple[int, pd.DataFrame]]:
     """The Parquet file ``source`` in frames of about ``batch_rows`` rows (whole row
     groups), each with the position of its first row and the column types a whole-table
-    read gives, so a batch's frame equals those rows of ``pd.read_parquet``."""
+    read gives, so a batch's frame equals those rows of ``pd.read_parquet`` (of
+    ``columns``, when given)."""
     reader = pq.ParquetFile(source)
     schema = _as_pandas_reads(reader)
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     groups: list[int] = []
     start = rows = 0
     for group in range(reader.num_row_groups):
-        groups.append(group)
-        rows += reader.metadata.row_group(group).num_rows
-        if rows >= batch_rows or group == reader.num_row_groups - 1:
-            frame = reader.read_row_groups(groups).cast(schema).to_pandas()
+        n = reader.metadata.row_group(group).num_rows
+        if n:  # empty row groups (a subset written group by group has them) are skipped
+            groups.append(group)
+            rows += n
+        if groups and (rows >= batch_rows or group == reader.num_row_groups - 1):
+            frame = reader.read_row_groups(groups, columns=columns).cast(schema).to_pandas()
             yield start, frame
             start, groups, rows = start + rows, [], 0
+    if start == 0 and not rows:  # no rows at all: one empty frame with the columns
+        yield 0, schema.empty_table().to_pandas()
 
 
 def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
@@ -133,6 +142,7 @@ def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
     nulls = {
         meta.schema.column(i).name
         for g in range(meta.num_row_groups)
+        if meta.row_group(g).num_rows  # an empty group holds no null
         for i in range(meta.num_columns)
         if (stats := meta.row_group(g).column(i).statistics) is None
         or not stats.has_null_count

@@ -7,7 +7,7 @@ model card), the per-row predictions, and the tables behind the reports and plot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +192,7 @@ class FittedModels:
 
 
 def evaluate_model(
-    frames: Mapping[str, pd.DataFrame] | Callable[[str], pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame] | Callable[[str], pd.DataFrame | Iterable[pd.DataFrame]],
     models: FittedModels,
     *,
     split_kind: str,
@@ -204,8 +204,9 @@ def evaluate_model(
 
     Args:
         frames: feature rows with labels per period (keys of :data:`SPLITS`), or a
-            function reading a period by name: each is read once, in turn, and only
-            its predictions are kept (one period's features in memory at a time).
+            function reading a period by name, as one frame or in batches (the train
+            period as one frame: its PSI bins): each is read once, in turn, and only its
+            predictions are kept (one batch's features in memory at a time).
         models: the fitted booster, calibrator, challenger and feature spec.
         split_kind: ``out_of_time`` or ``random_by_customer`` (from the split stage).
         settings: bins, bootstrap, bands, scaling and gate thresholds.
@@ -217,17 +218,23 @@ def evaluate_model(
     features = list(models.spec.features)
     parts, counts = [], _MonthlyCounts()
     refs: dict[str, mx.PsiReference] = {}
-    psi_table = pd.DataFrame()
-    for name in SPLITS:  # train first: its bins are the references; one period in memory
-        frame = read(name)
-        part = predict_period(frame, name, models, settings)
-        if name == SPLITS[0]:
-            refs = psi_references(frame, part, features, bins=settings.psi_bins)
-        counts.add(frame, part, refs)
-        if name == "test":
-            psi_table = stability(frame, part, refs)
-        parts.append(part)
-        del frame
+    test_counts: dict[str, np.ndarray] = {}
+    for name in SPLITS:  # train first: its bins are the references
+        got = read(name)
+        batches = [got] if isinstance(got, pd.DataFrame) else got
+        for k, frame in enumerate(batches):
+            part = predict_period(frame, name, models, settings)
+            if name == SPLITS[0]:
+                if k:
+                    raise ValueError("the train period must come as one frame (its PSI bins)")
+                refs = psi_references(frame, part, features, bins=settings.psi_bins)
+            counts.add(frame, part, refs)
+            if name == "test":
+                for f in features:
+                    c = refs[f].counts(frame[f])
+                    test_counts[f] = test_counts[f] + c if f in test_counts else c
+            parts.append(part)
+            del frame
     preds = pd.concat(parts, ignore_index=True)
     test = preds[preds["split"] == "test"]
     y, pd_test = test["default"].to_numpy(), test["pd"].to_numpy()
@@ -241,6 +248,7 @@ def evaluate_model(
     by_grade = mx.calibration_by_group(y, pd_test, test["grade"].to_numpy())
     by_decile = mx.calibration_by_group(y, pd_test, mx.decile_groups(pd_test))
     by_month = counts.table(refs)
+    psi_table = stability(test["score"], test_counts, refs, features)
     tables = {
         "gains_lightgbm": mx.gains_table(y, pd_test),
         "gains_challenger": mx.gains_table(y, test["challenger_pd"].to_numpy()),
@@ -336,12 +344,18 @@ class _MonthlyCounts:
 
 
 def stability(
-    test: pd.DataFrame, preds: pd.DataFrame, refs: Mapping[str, mx.PsiReference]
+    test_scores: pd.Series,
+    test_counts: Mapping[str, np.ndarray],
+    refs: Mapping[str, mx.PsiReference],
+    features: list[str],
 ) -> pd.DataFrame:
-    """PSI of the score and of every feature, test period against train period."""
-    score = refs["score"].psi(preds.loc[preds["split"] == "test", "score"])
-    rows = [{"variable": "score", "psi": score}]
-    rows += [{"variable": f, "psi": r.psi(test[f])} for f, r in refs.items() if f != "score"]
+    """PSI of the score and of every feature, test period against train period (the
+    features' bin counts summed over the test period's batches)."""
+    rows = [{"variable": "score", "psi": refs["score"].psi(test_scores)}]
+    none = {f: np.zeros_like(refs[f].expected_counts) for f in features}  # an empty test
+    rows += [
+        {"variable": f, "psi": refs[f].psi_of_counts(test_counts.get(f, none[f]))} for f in features
+    ]
     return pd.DataFrame(rows)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from creditrisk.contract import SNAPSHOT_KEY
+from creditrisk.models.lgbm import margin
+from creditrisk.models.matrix import FeatureSpec, design_matrix
 
 SlicePosition = Literal["first", "last"]
 
@@ -96,3 +100,21 @@ def role_mask(frame: pd.DataFrame, roles: pd.DataFrame, role: str) -> np.ndarray
     right["as_of"] = pd.to_datetime(right["as_of"])
     merged = left.merge(right, on=keys, how="left", validate="many_to_one")
     return merged[role].fillna(False).to_numpy(dtype=bool)
+
+
+def held_out_margins(
+    frames: Iterable[pd.DataFrame], booster: lgb.Booster, spec: FeatureSpec, roles: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's margin and the label of every calibration row outside the
+    early-stopping slice (``roles``), from the calibration period in batches: a row's
+    margin does not depend on the others, so the values are those of a whole read."""
+    margins, labels = [], []
+    for frame in frames:
+        rows = frame[~role_mask(frame, roles, "early_stopping")]
+        if rows.empty:  # a batch inside the early-stopping slice
+            continue
+        margins.append(margin(booster, design_matrix(rows, spec, table="calibration")))
+        labels.append(rows["default"].to_numpy())
+    if not margins:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(margins), np.concatenate(labels)
