@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from creditrisk.governance.gate import GateError
 from creditrisk.governance.promotion import (
@@ -37,19 +38,20 @@ from creditrisk.governance.promotion import (
     decide,
 )
 from creditrisk.models.evaluation import EvaluationReport, GateVerdict
-from creditrisk.models.export import ExportReport, input_columns, input_example
+from creditrisk.models.export import ExportReport, input_columns, input_example, pds_over
 from creditrisk.models.output import output_columns
 from creditrisk.models.policy import Policy
 from creditrisk.models.pyfunc import load_scorer, load_scorer_folder
 from pipelines.support import registry, tracking
 from pipelines.support.artifacts import CalibrationDir, ModelsDir, SplitDir, read_json
-from pipelines.support.files import write_json
+from pipelines.support.files import iter_frames, write_json
 from pipelines.support.loaders import read_spec
 from pipelines.support.params import Params, load_params
 from pipelines.support.settings import scorer_policy
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.export")
+BATCH_ROWS = 250_000  # test rows in memory at a time
 
 
 def main(
@@ -68,12 +70,16 @@ def main(
     policy, skipped = scorer_policy(params, spec.features)
     if skipped:
         log.warning("rating rule(s) %s left out: they name features this data lacks", skipped)
-    test = SplitDir(split).read("test")
+    # The test period's first rows (the input example), its dates and labels; the models
+    # compared on it read it in batches.
+    period = SplitDir(split).period("test")
+    first = next(iter_frames(period, 3))[1]
+    test = pd.read_parquet(period, columns=["as_of", "default"])
     evaluated = EvaluationReport.from_dict(read_json(evaluation))
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
         staging = Path(tmp)
-        bundle = _bundle(m, calibration, dictionary, policy, test, staging)
-        decision = _decide(params, bundle, test, evaluated.gate, staging / "champion")
+        bundle = _bundle(m, calibration, dictionary, policy, first, staging)
+        decision = _decide(params, bundle, (period, test), evaluated.gate, staging / "champion")
         registered = _register(m, bundle, candidate, decision, _config(test, evaluated))
         served = _serve(decision, registered.version, candidate, staging / "champion", out)
     write_json(_report(registered, decision, served, policy, skipped, len(spec.features)), report)
@@ -129,7 +135,7 @@ def _bundle(
 def _decide(
     params: Params,
     bundle: registry.ScorerBundle,
-    test: pd.DataFrame,
+    test: tuple[Path, pd.DataFrame],
     gate: GateVerdict,
     champion_folder: Path,
 ) -> PromotionDecision:
@@ -155,23 +161,28 @@ def _decide(
 def _compare(
     params: Params,
     bundle: registry.ScorerBundle,
-    test: pd.DataFrame,
+    test: tuple[Path, pd.DataFrame],
     champion: int,
     champion_folder: Path,
 ) -> Comparison | None:
-    """Both models on the test period; None when the champion needs a column it lacks."""
+    """Both models on the test period (the file, and its as_of and default), read in
+    batches; None when the champion needs a column it lacks."""
+    period, labels = test
     held = load_scorer_folder(champion_folder)
-    missing = [f for f in held.spec.features if f not in test.columns]
+    columns = set(pq.ParquetFile(period).schema_arrow.names)
+    missing = [f for f in held.spec.features if f not in columns]
     if missing:
         log.warning("the champion (version %d) needs %s, which this data lacks", champion, missing)
         return None
     new = load_scorer(bundle.artifacts, model_version="candidate")
-    when = pd.to_datetime(test["as_of"])
+    batches = (frame for _, frame in iter_frames(period, BATCH_ROWS))
+    new_pd, held_pd = pds_over(batches, new, held)  # the PD-only path: no reasons, no limits
+    when = pd.to_datetime(labels["as_of"])
     e = params.evaluate
     return compare(
-        test["default"].to_numpy(),
-        new.pd_and_grade(test)[0],  # the PD-only path: no reasons, no limits
-        held.pd_and_grade(test)[0],
+        labels["default"].to_numpy(),
+        new_pd,
+        held_pd,
         period=(str(when.min().date()), str(when.max().date())),
         champion_version=champion,
         ece_bins=e.ece_bins,

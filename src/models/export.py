@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import creditrisk.records as records
@@ -26,6 +27,16 @@ def input_columns(spec: FeatureSpec, example: pd.DataFrame) -> list[Column]:
         return "long" if example[f].dtype.kind in "iu" else "double"
 
     return [Column("string", "customer_id", False), *(Column(kind(f), f) for f in spec.features)]
+
+
+def pds_over(frames: Iterable[pd.DataFrame], *scorers: Any) -> list[np.ndarray]:
+    """Each scorer's PDs (its PD-only path, ``pd_and_grade``) over the rows of
+    ``frames``, each frame read once and scored by all: a period in batches."""
+    parts: list[list[np.ndarray]] = [[] for _ in scorers]
+    for frame in frames:
+        for part, scorer in zip(parts, scorers, strict=True):
+            part.append(scorer.pd_and_grade(frame)[0])
+    return [np.concatenate(p) if p else np.empty(0) for p in parts]
 
 
 def input_example(test: pd.DataFrame, spec: FeatureSpec, rows: int = 3) -> pd.DataFrame:
