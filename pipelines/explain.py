@@ -30,10 +30,10 @@ from matplotlib.figure import Figure
 from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.models.explain import decision_outcome
 from creditrisk.models.explain_plots import explain_figures
-from creditrisk.models.explain_report import ExplainSummary, explain_test_period
+from creditrisk.models.explain_report import ExplainSummary, explain_test_period, explained_rows
 from creditrisk.models.inputs import conform_inputs
 from creditrisk.models.pyfunc import load_scorer_folder
-from creditrisk.models.recourse import find_recourse, levers, verify_recourse
+from creditrisk.models.recourse import find_recourse, lever_features, levers, verify_recourse
 from creditrisk.models.scorer import Scorer
 from pipelines.support import tracking
 from pipelines.support.artifacts import (
@@ -44,26 +44,27 @@ from pipelines.support.artifacts import (
     read_json,
     recourse_file,
 )
-from pipelines.support.files import reset_dir, write_json, write_table
+from pipelines.support.files import iter_frames, read_rows, reset_dir, write_json, write_table
 from pipelines.support.params import load_params
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.explain")
+BATCH_ROWS = 250_000  # test rows scored at a time
 
 
 def main(
     scorer: Path, split: Path, dictionary: Path, models: Path, out: Path, decisions: Path
 ) -> None:
     e = load_params().explain
-    test = SplitDir(split).read("test")
+    period = SplitDir(split).period("test")
+    keys = pd.read_parquet(period, columns=list(SNAPSHOT_KEY))
     model, entries = load_scorer_folder(scorer), read_json(dictionary)
-    log.info("explaining up to %d of %d test rows with shap.TreeExplainer", e.max_rows, len(test))
+    log.info("explaining up to %d of %d test rows with shap.TreeExplainer", e.max_rows, len(keys))
     result = explain_test_period(
-        test,
+        read_rows(period, explained_rows(len(keys), max_rows=e.max_rows, seed=e.seed)),
+        (frame for _, frame in iter_frames(period, BATCH_ROWS)),
         model,
         entries,
-        max_rows=e.max_rows,
-        seed=e.seed,
         tolerance=e.additivity_tolerance,
     )
     reset_dir(out)
@@ -78,7 +79,13 @@ def main(
     reset_dir(decisions)
     write_table(result.decisions, decisions_file(decisions))
     recourse, searched, declined = _recourse(
-        scorer, model, test, result.decisions, entries, max_rows=e.recourse_rows, seed=e.seed
+        scorer,
+        model,
+        (period, keys),
+        result.decisions,
+        entries,
+        max_rows=e.recourse_rows,
+        seed=e.seed,
     )
     write_table(recourse, recourse_file(decisions))
     summary = dataclasses.replace(
@@ -111,7 +118,7 @@ def _track(models: Path, out: Path, settings: dict[str, Any], summary: ExplainSu
 def _recourse(
     scorer: Path,
     model: Scorer,
-    test: pd.DataFrame,
+    test: tuple[Path, pd.DataFrame],
     decisions: pd.DataFrame,
     dictionary: dict[str, Any],
     *,
@@ -121,17 +128,22 @@ def _recourse(
     """Recourse for the test decisions that were declined or limited (a seeded sample of
     ``max_rows`` of them beyond that), checked by scoring the changed rows through the
     exported pyfunc model; with the number searched and the number declined or limited.
+    ``test``: the period's file and keys; the grids come from its actionable columns,
+    and only the searched rows are read whole.
 
     Raises:
         RecourseError: a change did not reach its target grade through the pyfunc model.
     """
+    period, keys = test
     outcome = decision_outcome(decisions["credit_limit"], decisions["limit_policy"])
-    keys = decisions.loc[(outcome != "approved").to_numpy(), list(SNAPSHOT_KEY)]
-    declined = len(keys)
+    chosen = decisions.loc[(outcome != "approved").to_numpy(), list(SNAPSHOT_KEY)]
+    declined = len(chosen)
     if declined > max_rows:
-        keys = keys.sample(n=max_rows, random_state=seed).sort_index()
-    rows = test.merge(keys, on=list(SNAPSHOT_KEY), how="inner")
-    found = find_recourse(model, rows, levers(model, dictionary, test))
+        chosen = chosen.sample(n=max_rows, random_state=seed).sort_index()
+    wanted = keys.merge(chosen.assign(_wanted=True), on=list(SNAPSHOT_KEY), how="left")
+    rows = read_rows(period, wanted["_wanted"].notna().to_numpy())
+    reference = pd.read_parquet(period, columns=lever_features(model, dictionary))
+    found = find_recourse(model, rows, levers(model, dictionary, reference))
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
     schema = pyfunc.metadata.get_input_schema()
     inputs = [c.name for c in schema.inputs]

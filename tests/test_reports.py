@@ -275,7 +275,8 @@ def test_recourse_beyond_the_cap_is_a_seeded_sample(run: Path) -> None:
     from pipelines.explain import _recourse
 
     scorer = load_scorer_folder(run / "data/candidate")
-    test = pd.read_parquet(run / "data/split/test.parquet")
+    period = run / "data/split/test.parquet"
+    test = (period, pd.read_parquet(period, columns=["customer_id", "as_of"]))
     decisions = pd.read_parquet(run / "data/explain/decisions.parquet")
     dictionary = json.loads((run / "data/features/dictionary.json").read_text())
 

@@ -3,7 +3,7 @@ period, checked for additivity, with global importance and reason-code frequency
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,16 +61,29 @@ class Explained:
     matrix: np.ndarray
 
 
+def explained_rows(n: int, *, max_rows: int, seed: int) -> np.ndarray:
+    """Which of a period's ``n`` rows are explained: all, or beyond ``max_rows`` the
+    seeded sample ``DataFrame.sample(n=max_rows, random_state=seed)`` draws (the same
+    positions, so a period read in batches explains the rows a whole read would)."""
+    keep = np.zeros(n, dtype=bool)
+    if n <= max_rows:
+        keep[:] = True
+    else:
+        keep[np.random.RandomState(seed).choice(n, size=max_rows, replace=False)] = True
+    return keep
+
+
 def explain_test_period(
-    test: pd.DataFrame,
+    explained: pd.DataFrame,
+    test: Iterable[pd.DataFrame],
     scorer: Scorer,
     dictionary: Mapping[str, Mapping[str, Any]],
     *,
-    max_rows: int,
-    seed: int,
     tolerance: float,
 ) -> Explained:
-    """Explain up to ``max_rows`` test rows (a seeded sample beyond that) and score all.
+    """Explain the rows ``explained`` (all the test period's, or its sample from
+    :func:`explained_rows`, in file order) and score every row of ``test`` (the period in
+    batches, each scored once).
 
     Raises:
         ValueError: the test period is empty.
@@ -78,10 +91,16 @@ def explain_test_period(
             shap's TreeExplainer and LightGBM's ``pred_contrib`` disagree, by more than
             ``tolerance`` log-odds.
     """
-    if test.empty:
+    parts = []
+    for batch in test:
+        part = scorer.score(batch.reset_index(drop=True))
+        part.insert(1, "as_of", batch["as_of"].to_numpy())
+        part.insert(2, "default", batch["default"].to_numpy())
+        parts.append(part)
+    scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if scored.empty or explained.empty:
         raise ValueError("the test period holds no rows to explain")
-    sample = test.sample(n=max_rows, random_state=seed) if len(test) > max_rows else test
-    X = scorer.matrix(sample.sort_index())
+    X = scorer.matrix(explained)
     features = list(scorer.spec.features)
     explanation = ex.shap_explanation(scorer.booster, X, features=features)
     margin = np.asarray(scorer.booster.predict(X, raw_score=True))
@@ -90,9 +109,6 @@ def explain_test_period(
     importance = ex.global_importance(explanation, dictionary)
     observed = dict(zip(features, ex.observed_direction(explanation, X), strict=True))
     importance["direction_observed"] = importance["feature"].map(observed)
-    scored = scorer.score(test)
-    scored.insert(1, "as_of", test["as_of"].to_numpy())
-    scored.insert(2, "default", test["default"].to_numpy())
     outcomes = ex.decision_outcome(scored["credit_limit"], scored["limit_policy"])
     summary = ExplainSummary(
         additivity_max_error=error,

@@ -79,16 +79,25 @@ class Lever:
         return float(self.grid[0] if self.direction > 0 else self.grid[-1])
 
 
+def lever_features(scorer: Scorer, dictionary: Mapping[str, Mapping[str, object]]) -> list[str]:
+    """The model's actionable numeric features with a risk direction: the columns
+    :func:`levers` reads from its reference population."""
+    out = []
+    for name in scorer.spec.features:
+        entry = dictionary.get(name, {})
+        direction = int(entry.get("direction", 0) or 0)  # type: ignore[call-overload]
+        if entry.get("actionable") and direction != 0 and name not in scorer.spec.categories:
+            out.append(name)
+    return out
+
+
 def levers(
     scorer: Scorer, dictionary: Mapping[str, Mapping[str, object]], reference: pd.DataFrame
 ) -> list[Lever]:
     """The model's actionable numeric features with their grids from ``reference``."""
     out = []
-    for name in scorer.spec.features:
-        entry = dictionary.get(name, {})
-        direction = int(entry.get("direction", 0) or 0)  # type: ignore[call-overload]
-        if not entry.get("actionable") or direction == 0 or name in scorer.spec.categories:
-            continue
+    for name in lever_features(scorer, dictionary):
+        direction = int(dictionary[name]["direction"])  # type: ignore[call-overload]
         values = np.sort(
             pd.to_numeric(reference[name], errors="coerce").dropna().to_numpy("float64")
         )
