@@ -20,7 +20,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from creditrisk.contract import TABLES, check_table_set
-from creditrisk.validation.coerce import convert
 from creditrisk.validation.errors import TableValidationError
 from creditrisk.validation.rules import key_unique
 from creditrisk.validation.suite import merged_summaries, validate_table
@@ -29,7 +28,6 @@ from pipelines.support.files import (
     atomic_dirs,
     iter_frames,
     write_json,
-    write_table,
 )
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
@@ -85,17 +83,13 @@ def _validate_tables(
     its purchases and loans along), written to ``folders`` (kept, quarantined) as soon as
     it passes, so memory holds one table at a time; the Data Docs site is copied to
     ``docs``. Returns each table's summary."""
-    p = params.validate_
     summaries: dict[str, dict[str, Any]] = {}
     parents: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="gx-") as gx_root:
         context = _context(Path(gx_root))
         for table in (t for t in TABLES if t in present):
             path = raw / f"{table}.parquet"
-            n = _rows(path, table)
-            log.info("validating %s (%s rows)", table, f"{n:,}")
-            check = _validate_batches if n > p.batch_rows else _validate_whole
-            summaries[table], kept = check(context, path, table, parents, params, folders)
+            summaries[table], kept = _validate_one(context, path, table, parents, params, folders)
             if kept is not None:
                 parents[table] = kept
         context.build_data_docs()
@@ -105,7 +99,7 @@ def _validate_tables(
     return summaries
 
 
-def _validate_whole(
+def _validate_one(
     context: Any,
     path: Path,
     table: str,
@@ -113,47 +107,26 @@ def _validate_whole(
     params: Params,
     folders: tuple[Path, ...],
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """One table through its suite in one piece; its summary and parent columns."""
-    p = params.validate_
-    result = validate_table(
-        context,
-        _read(path.parent, table),
-        TABLES[table],
-        parents=parents,
-        end_date=params.data.end_date,
-        max_quarantine_share=p.max_quarantine_share,
-        n_examples=p.n_examples,
-    )
-    write_table(result.kept, folders[0] / f"{table}.parquet")
-    write_table(result.quarantined, folders[1] / f"{table}.parquet")
-    columns = PARENT_COLUMNS.get(table)
-    return result.summary(), None if columns is None else result.kept[columns]
+    """One table through its suite, written to ``folders`` (kept, quarantined); its
+    summary and the columns later tables check of it.
 
-
-def _validate_batches(
-    context: Any,
-    path: Path,
-    table: str,
-    parents: dict[str, pd.DataFrame],
-    params: Params,
-    folders: tuple[Path, ...],
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """A table larger than validate.batch_rows, in batches of whole row groups: its key
-    checked for duplicates over the whole table first (the key columns alone), then each
-    batch through the suite and appended to the outputs. A batch with more than
+    A table larger than validate.batch_rows goes in batches of whole row groups: its key
+    is checked for duplicates over the whole table first (the key columns alone), then
+    each batch runs the suite and is appended to the outputs. A batch with more than
     validate.max_quarantine_share failing rows stops the table (so the whole never has
     more). Memory holds one batch, the keys and the parent columns."""
     p, spec = params.validate_, TABLES[table]
-    keys = list(spec.key)
-    unique = None
-    if keys and set(keys) <= set(pq.ParquetFile(path).schema_arrow.names):
-        raw_keys = _read(path.parent, table, columns=keys)
-        unique = key_unique(pd.DataFrame({k: convert(raw_keys[k], spec.columns[k]) for k in keys}))
-        del raw_keys
+    n = _rows(path, table)
+    batched = n > p.batch_rows
+    log.info("validating %s (%s rows%s)", table, f"{n:,}", ", in batches" if batched else "")
+    unique, keys = None, list(spec.key)  # a missing key column: the suite names it
+    if batched and keys and set(keys) <= set(pq.ParquetFile(path).schema_arrow.names):
+        unique = key_unique(_read(path.parent, table, columns=keys), spec)
+    batches = iter_frames(path, p.batch_rows) if batched else [(0, _read(path.parent, table))]
     kept_out = ParquetAppender(folders[0] / f"{table}.parquet")
     quarantine_out = ParquetAppender(folders[1] / f"{table}.parquet")
     summaries, parent_parts = [], []
-    for k, (first, frame) in enumerate(iter_frames(path, p.batch_rows), start=1):
+    for k, (first, frame) in enumerate(batches, start=1):
         result = validate_table(
             context,
             frame,
@@ -164,18 +137,19 @@ def _validate_batches(
             n_examples=p.n_examples,
             first_row=first,
             unique=None if unique is None else unique[first : first + len(frame)],
-            batch=f"{table}_batch_{k}",
+            batch=f"{table}_batch_{k}" if batched else None,
         )
         kept_out.append(result.kept)
         quarantine_out.append(result.quarantined)
         summaries.append(result.summary())
         if table in PARENT_COLUMNS:
             parent_parts.append(result.kept[PARENT_COLUMNS[table]])
-        log.info("%s: batch %d, rows %s-%s", table, k, f"{first:,}", f"{first + len(frame):,}")
+        if batched:
+            log.info("%s: batch %d, rows %s-%s", table, k, f"{first:,}", f"{first + len(frame):,}")
     kept_out.close()
     quarantine_out.close()
     parents_kept = pd.concat(parent_parts, ignore_index=True) if parent_parts else None
-    return merged_summaries(summaries), parents_kept
+    return (merged_summaries(summaries) if batched else summaries[0]), parents_kept
 
 
 def _rows(path: Path, table: str) -> int:

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from great_expectations.expectations.expectation import Expectation
 
+from creditrisk.contract import TableSpec
+from creditrisk.validation.coerce import convert
+
 HELPER_PREFIX = "_check_"
 
 
@@ -48,9 +51,11 @@ def _unique(col: str) -> Rule:
 KEY_FLAG = "key_unique"
 
 
-def key_unique(keys: pd.DataFrame) -> np.ndarray:
-    """Per row: its key is not shared with another row, as the suite's uniqueness checks
-    judge it (rows whose key is all missing are never duplicates)."""
+def key_unique(raw_keys: pd.DataFrame, spec: TableSpec) -> np.ndarray:
+    """Per row of a table's raw key columns (``spec.key``): its key, converted to the
+    contract types, is not shared with another row, as the suite's uniqueness checks judge
+    it (rows whose key is all missing are never duplicates)."""
+    keys = pd.DataFrame({k: convert(raw_keys[k], spec.columns[k]) for k in spec.key})
     missing = keys.isna().all(axis=1) if keys.shape[1] > 1 else keys.iloc[:, 0].isna()
     duplicated = keys.duplicated(keep=False)
     return np.asarray(~duplicated | missing, dtype=bool)
