@@ -1,5 +1,5 @@
 """Split periods read as uniform hash samples, for the stages that measure a period larger
-than memory (evaluate's train metrics, monitor's reference population).
+than memory (evaluate's train metrics, monitor's reference population, strategy's IV).
 
 A row is kept when a hash of its (customer_id, as_of) and the seed falls below the share
 (:func:`creditrisk.models.sampling.key_uniform`): the same rows on every run, whatever the
