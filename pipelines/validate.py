@@ -123,8 +123,7 @@ def _validate_one(
     if batched and keys and set(keys) <= set(pq.ParquetFile(path).schema_arrow.names):
         unique = key_unique(_read(path.parent, table, columns=keys), spec)
     batches = iter_frames(path, p.batch_rows) if batched else [(0, _read(path.parent, table))]
-    kept_out = ParquetAppender(folders[0] / f"{table}.parquet")
-    quarantine_out = ParquetAppender(folders[1] / f"{table}.parquet")
+    kept_out, quarantine_out = (ParquetAppender(f / f"{table}.parquet") for f in folders)
     summaries, parent_parts = [], []
     for k, (first, frame) in enumerate(batches, start=1):
         result = validate_table(
