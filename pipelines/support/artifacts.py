@@ -14,8 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from creditrisk.features.split import SPLITS
-
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
@@ -47,9 +45,6 @@ class SplitDir:
 
     def read(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.period(name))
-
-    def read_all(self) -> dict[str, pd.DataFrame]:
-        return {name: self.read(name) for name in SPLITS}
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ class FittedModels:
 
 
 def evaluate_model(
-    frames: Mapping[str, pd.DataFrame] | Callable[[str], pd.DataFrame | Iterable[pd.DataFrame]],
+    read: Callable[[str], pd.DataFrame | Iterable[pd.DataFrame]],
     models: FittedModels,
     *,
     split_kind: str,
@@ -203,10 +203,10 @@ def evaluate_model(
     """Score the train, calibration and test periods and measure the model on them.
 
     Args:
-        frames: feature rows with labels per period (keys of :data:`SPLITS`), or a
-            function reading a period by name, as one frame or in batches (the train
-            period as one frame: its PSI bins): each is read once, in turn, and only its
-            predictions are kept (one batch's features in memory at a time).
+        read: reads a period (:data:`SPLITS`) of feature rows with labels by name, as
+            one frame or in batches (the train period as one frame: its PSI bins); each
+            is read once, in turn, and only its predictions are kept (one batch's
+            features in memory at a time).
         models: the fitted booster, calibrator, challenger and feature spec.
         split_kind: ``out_of_time`` or ``random_by_customer`` (from the split stage).
         settings: bins, bootstrap, bands, scaling and gate thresholds.
@@ -214,7 +214,6 @@ def evaluate_model(
             train stage chose them (the gate's development rows).
         truth: the synthetic generator's true PD per (customer_id, as_of), when known.
     """
-    read = frames.__getitem__ if isinstance(frames, Mapping) else frames
     features = list(models.spec.features)
     parts, counts = [], _MonthlyCounts()
     refs: dict[str, mx.PsiReference] = {}
