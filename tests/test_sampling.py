@@ -146,3 +146,17 @@ def test_iter_frames_skips_empty_row_groups_and_keeps_positions(tmp_path: Path) 
     pq.write_table(table.slice(0, 0), empty)
     [(first, only)] = list(iter_frames(empty, 10))
     assert first == 0 and only.empty and list(only.columns) == list(frame.columns)
+
+
+def test_read_rows_keeps_whole_read_types_of_integers_with_nulls(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.support.files import read_rows
+
+    table = pa.table({"k": pa.array([1, 2, None, 4], pa.int64()), "x": [0.1, 0.2, 0.3, 0.4]})
+    path = tmp_path / "n.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    keep = np.array([True, True, False, False])  # the kept rows hold no null
+    expected = pd.read_parquet(path)[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_rows(path, keep), expected)  # float64, as whole

@@ -90,10 +90,11 @@ def write_row_subsets(source: Path, labels: np.ndarray, outs: dict[str, Path]) -
 def read_rows(source: Path, keep: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of the Parquet file ``source`` where ``keep`` (one flag per row, in file
     order) is true, read one row group at a time: only the kept rows are ever held whole,
-    as Arrow, then converted to pandas once (the types a whole-table read gives)."""
+    as Arrow, then converted to pandas once, with the types a whole-table read gives."""
     reader = pq.ParquetFile(source)
     if len(keep) != reader.metadata.num_rows:
         raise ValueError(f"{source}: {reader.metadata.num_rows} rows, {len(keep)} flags")
+    schema = _pandas_schema(reader, columns)
     parts, start = [], 0
     for group in range(reader.num_row_groups):
         n = reader.metadata.row_group(group).num_rows
@@ -101,10 +102,8 @@ def read_rows(source: Path, keep: np.ndarray, columns: list[str] | None = None) 
         start += n
         if flags.any():
             parts.append(reader.read_row_group(group, columns=columns).filter(pa.array(flags)))
-    if not parts:
-        empty = reader.schema_arrow.empty_table()
-        parts = [empty.select(columns) if columns else empty]
-    frame: pd.DataFrame = pa.concat_tables(parts).to_pandas()
+    table = pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
+    frame: pd.DataFrame = table.to_pandas()
     return frame
 
 
@@ -116,9 +115,7 @@ def iter_frames(
     read gives, so a batch's frame equals those rows of ``pd.read_parquet`` (of
     ``columns``, when given)."""
     reader = pq.ParquetFile(source)
-    schema = _as_pandas_reads(reader)
-    if columns is not None:
-        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+    schema = _pandas_schema(reader, columns)
     groups: list[int] = []
     start = rows = 0
     for group in range(reader.num_row_groups):
@@ -132,6 +129,14 @@ def iter_frames(
             start, groups, rows = start + rows, [], 0
     if start == 0 and not rows:  # no rows at all: one empty frame with the columns
         yield 0, schema.empty_table().to_pandas()
+
+
+def _pandas_schema(reader: pq.ParquetFile, columns: list[str] | None) -> pa.Schema:
+    """:func:`_as_pandas_reads` of ``columns`` (all when None), in that order."""
+    schema = _as_pandas_reads(reader)
+    if columns is None:
+        return schema
+    return pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
 
 
 def _as_pandas_reads(reader: pq.ParquetFile) -> pa.Schema:
