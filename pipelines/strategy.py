@@ -33,11 +33,12 @@ from creditrisk.reports import portfolio
 from creditrisk.reports.strategy_report import StrategySummary, strategy_figures, summarise
 from pipelines.support import samples
 from pipelines.support.artifacts import SplitDir, StrategyReports, read_json
-from pipelines.support.files import reset_dir, write_json
+from pipelines.support.files import iter_frames, reset_dir, write_json
 from pipelines.support.params import Params, load_params
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.strategy")
+BATCH_ROWS = 250_000  # test rows decided at a time
 
 
 def main(
@@ -52,8 +53,11 @@ def main(
 ) -> None:
     params = load_params()
     model, periods = load_scorer_folder(scorer), SplitDir(split)
-    test = periods.read("test")
-    cutoffs, grades = st.decision_tables(model, test, cutoffs=params.strategy.cutoffs)
+    cutoffs, grades = st.decision_tables(
+        model,
+        (frame for _, frame in iter_frames(periods.period("test"), BATCH_ROWS)),
+        cutoffs=params.strategy.cutoffs,
+    )
     ivs = _iv(periods, read_json(dictionary), params)
     end = params.data.end_date
     has_loans = (validated / "repayments.parquet").exists() and (

@@ -18,6 +18,7 @@ from creditrisk.contract import SNAPSHOT_KEY
 from creditrisk.governance.monotonicity import check_monotonicity
 from creditrisk.models.sampling import sample_rows
 from creditrisk.models.training import (
+    EarlyStopping,
     ScorecardSettings,
     TrainingResult,
     TrainingSettings,
@@ -40,10 +41,14 @@ def main(split: Path, dictionary: Path, out: Path, metrics: Path) -> None:
     keys = pd.read_parquet(periods.period("train"), columns=[*SNAPSHOT_KEY, "default"])
     keep, drawn = sample_rows(keys, max_rows=params.train.max_rows, seed=params.train.seed)
     train = read_rows(periods.period("train"), keep)
-    calibration = periods.read("calibration")
+    # Of the calibration period only the early-stopping rows are read whole; the keys
+    # decide which they are.
+    calibration = pd.read_parquet(periods.period("calibration"), columns=list(SNAPSHOT_KEY))
+    roles = EarlyStopping.roles_of(calibration, settings(params))
+    stopping = read_rows(periods.period("calibration"), roles["early_stopping"].to_numpy())
     result = fit_models(
         train,
-        calibration,
+        EarlyStopping(roles, stopping),
         read_json(dictionary),
         protected=params.features.protected,
         settings=settings(params),

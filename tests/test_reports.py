@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from creditrisk.models.pyfunc import load_scorer_folder
+from creditrisk.models.strategy import decision_tables
 from tests.pipeline_run import (
     LOCK_HASHES,
     PSEUDONYM_KEY,
@@ -184,6 +187,22 @@ def test_strategy_reports(run: Path) -> None:
     assert summary["approval_rate_monotone"] and summary["definition"]["statement"]
     card = (r / "model_card.md").read_text()
     assert "## Credit strategy" in card and summary["definition"]["statement"] in card
+
+
+def test_strategy_tables_in_batches_equal_the_whole_period(run: Path) -> None:
+    """The stage decides the test period in batches; any split of the rows gives the same
+    tables as the period whole (uneven batches, one of them a single row)."""
+    model = load_scorer_folder(run / "data/candidate")
+    test = pd.read_parquet(run / "data/split/test.parquet")
+    whole = decision_tables(model, test, cutoffs=(0.02, 0.1, 1.0))
+    edges = [0, 1, len(test) // 3, len(test) // 3 + 7, len(test)]
+    batches = (test.iloc[a:b] for a, b in itertools.pairwise(edges))
+    batched = decision_tables(model, batches, cutoffs=(0.02, 0.1, 1.0))
+    for left, right in zip(whole, batched, strict=True):
+        pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12)
+    assert whole[0]["approved"].iloc[-1] == len(test)
+    with pytest.raises(ValueError, match="no batch"):
+        decision_tables(model, iter([]), cutoffs=(0.02,))
 
 
 def test_reasons_have_a_direction_distinct_groups_and_specific_texts(run: Path) -> None:

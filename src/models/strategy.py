@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -205,23 +205,24 @@ def information_values(
 
 
 def decision_tables(
-    model: Scorer, test: pd.DataFrame, *, cutoffs: Sequence[float]
+    model: Scorer, test: pd.DataFrame | Iterable[pd.DataFrame], *, cutoffs: Sequence[float]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cut-off table and the final-grade table of a scorer's decisions on a labelled
-    period (its income column, when present, caps the limits)."""
-    decisions = model.score(test, reasons=False)
-    income_col = model.policy.income_column
-    income = (
-        pd.to_numeric(test[income_col], errors="coerce").to_numpy("float64")
-        if income_col in test.columns
-        else np.full(len(test), np.nan)
-    )
-    limits = uncut_limits(model.policy, decisions, income)
-    y = test["default"].to_numpy("float64")
+    period, given whole or as batches of its rows (the tables are the same either way: only
+    each row's PD, grade, limits and label are kept between batches). Its income column,
+    when present, caps the limits."""
+    parts = [
+        _decided(model, batch) for batch in ([test] if isinstance(test, pd.DataFrame) else test)
+    ]
+    if not parts:
+        raise ValueError("decision_tables: no batch of the labelled period was given")
+    decided = pd.concat(parts, ignore_index=True)
+    y = decided["default"].to_numpy("float64")
+    limits = decided[["model_limit", "formula_limit"]]
     m = model.policy.model_limits
     in_force = model.policy.limit_in_force.value
     table = cutoff_table(
-        decisions["pd"].to_numpy("float64"),
+        decided["pd"].to_numpy("float64"),
         y,
         limits[f"{in_force}_limit"].to_numpy("float64"),
         lgd=m.lgd,
@@ -229,6 +230,28 @@ def decision_tables(
         cutoffs=tuple(cutoffs),
     )
     grades = grade_table(
-        decisions, y, limits, grades=model.policy.grades, lgd=m.lgd, in_force=in_force
+        decided, y, limits, grades=model.policy.grades, lgd=m.lgd, in_force=in_force
     )
     return table, grades
+
+
+def _decided(model: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
+    """PD, grade, uncut limits and label of each row (no reasons)."""
+    decisions = model.score(rows, reasons=False)
+    income_col = model.policy.income_column
+    income = (
+        pd.to_numeric(rows[income_col], errors="coerce").to_numpy("float64")
+        if income_col in rows.columns
+        else np.full(len(rows), np.nan)
+    )
+    limits = uncut_limits(model.policy, decisions, income)
+    label = rows["default"].to_numpy("float64") if "default" in rows.columns else np.empty(0)
+    return pd.DataFrame(
+        {
+            "pd": decisions["pd"].to_numpy("float64"),
+            "grade": decisions["grade"].to_numpy(),
+            "model_limit": limits["model_limit"].to_numpy("float64"),
+            "formula_limit": limits["formula_limit"].to_numpy("float64"),
+            "default": label,
+        }
+    )

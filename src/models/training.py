@@ -116,9 +116,35 @@ class TrainingResult:
     calibration_roles: pd.DataFrame  # slices.calibration_roles: what each row is for
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """What each calibration row is for (:func:`~creditrisk.models.slices.calibration_roles`)
+    and the early-stopping rows themselves, features and label: a caller holding a large
+    calibration period reads its keys, decides the roles, then reads only those rows."""
+
+    roles: pd.DataFrame
+    rows: pd.DataFrame
+
+    @staticmethod
+    def roles_of(keys: pd.DataFrame, settings: TrainingSettings) -> pd.DataFrame:
+        """The roles of the calibration rows from their keys (customer_id, as_of) alone."""
+        return calibration_roles(
+            keys,
+            months=settings.early_stopping_months,
+            seed=settings.seed,
+            position=settings.early_stopping_slice,
+        )
+
+    @classmethod
+    def of(cls, calibration: pd.DataFrame, settings: TrainingSettings) -> EarlyStopping:
+        """From the whole calibration period in memory."""
+        roles = cls.roles_of(calibration, settings)
+        return cls(roles, calibration[roles["early_stopping"].to_numpy()])
+
+
 def fit_models(
     train: pd.DataFrame,
-    calibration: pd.DataFrame,
+    calibration: pd.DataFrame | EarlyStopping,
     dictionary: Mapping[str, Mapping[str, Any]],
     *,
     protected: tuple[str, ...],
@@ -126,8 +152,9 @@ def fit_models(
     drawn: TrainingSample | None = None,
 ) -> TrainingResult:
     """Fit LightGBM on the train period, early-stopping on the first or (default) last
-    months of the calibration period (the rest is left to the calibrator), and the
-    challenger beside it;
+    months of the calibration period (the rest is left to the calibrator; ``calibration``
+    is the whole period, or its roles and early-stopping rows), and the challenger beside
+    it;
     then sweep every constrained feature to verify the monotone constraints held.
 
     The sweep's verdicts are returned, not enforced: the caller writes the review and then
@@ -139,13 +166,9 @@ def fit_models(
     ``settings.max_rows`` says so.
     """
     s = settings
-    roles = calibration_roles(
-        calibration,
-        months=s.early_stopping_months,
-        seed=s.seed,
-        position=s.early_stopping_slice,
-    )
-    valid = calibration[roles["early_stopping"].to_numpy()]
+    if isinstance(calibration, pd.DataFrame):
+        calibration = EarlyStopping.of(calibration, s)
+    roles, valid = calibration.roles, calibration.rows
     if drawn is None:
         train, weight, sample = training_sample(train, max_rows=s.max_rows, seed=s.seed)
     else:
