@@ -29,7 +29,6 @@ Usage: python -m pipelines.monitor --validated data/validated --scorer data/scor
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,17 +40,13 @@ from creditrisk.features.split import SPLITS
 from creditrisk.models.pyfunc import load_scorer_folder, scorer_lineage
 from creditrisk.models.scorer import Scorer
 from creditrisk.monitoring.actions import ActionStore
-from creditrisk.monitoring.backtest import (
-    Backtest,
-    backtest,
-    matured_cohorts,
-    retraining_triggers,
-)
+from creditrisk.monitoring.backtest import Backtest, backtest, matured_cohorts
 from creditrisk.monitoring.plots import backtest_figure, monitoring_figures
 from creditrisk.monitoring.report import (
     Monitoring,
     ReferencePopulation,
     StoreSummary,
+    completed,
     monitor_snapshot,
     pd_rows,
     reference_population,
@@ -63,7 +58,7 @@ from pipelines.support.action_store import owners, store_url
 from pipelines.support.artifacts import SplitDir, alerts_file, predictions_file
 from pipelines.support.files import atomic_dirs, write_json
 from pipelines.support.params import Params, load_params
-from pipelines.support.snapshot_features import read_optional, snapshot_features
+from pipelines.support.snapshot_features import read_optional, scored_snapshot
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.monitor")
@@ -83,13 +78,17 @@ def main(
     m = params.monitor
     as_of = m.as_of or params.data.end_date + timedelta(days=1)
     previous = (pd.Timestamp(as_of) - pd.DateOffset(months=m.previous_months)).date()
-    features, _ = snapshot_features(validated, params, [previous, as_of])
-    when = pd.to_datetime(features["as_of"]).dt.date
+    # On Spark the snapshots are scored where their features were computed.
+    snap = scored_snapshot(validated, params, [previous, as_of], scorer=scorer, reasons=False)
+    when = pd.to_datetime(snap.features["as_of"]).dt.date.to_numpy()
+    now, before = when == as_of, when == previous
     champion = load_scorer_folder(scorer)
     log.info("scoring the snapshots at %s and %s with %s", as_of, previous, champion.model_version)
+    d = snap.decisions
     result = monitor_snapshot(
-        features[when == as_of],
-        features[when == previous],
+        snap.features[now],
+        snap.features[before],
+        decided=None if d is None else (d[now], d[before]),
         scorer=champion,
         reference=_reference(
             SplitDir(split), champion, m.reference, max_rows=m.reference_rows, seed=m.seed
@@ -147,13 +146,16 @@ def _backtest(
         horizon_months=params.labels.horizon_months,
         until=as_of,
     )
-    rows = pd.DataFrame()
+    rows, decided = pd.DataFrame(), None
     if cohorts and (validated / "repayments.parquet").exists():
-        rows, _ = snapshot_features(
-            validated, params, cohorts, horizon_months=params.labels.horizon_months
+        h = params.labels.horizon_months
+        snap = scored_snapshot(
+            validated, params, cohorts, horizon_months=h, scorer=scorer, reasons=False
         )
-        rows = rows[rows["label_complete"].astype(bool)].reset_index(drop=True)
-    scored = pd_rows(champion, rows)
+        complete = snap.features["label_complete"].astype(bool).to_numpy()
+        rows = snap.features[complete].reset_index(drop=True)
+        decided = None if snap.decisions is None else snap.decisions[complete]
+    scored = pd_rows(champion, rows, decided=decided)
     scored["default"] = rows["default"].to_numpy() if len(rows) else []
     test_auc = lineage.get("test_auc")
     result = backtest(
@@ -209,25 +211,6 @@ def _usable_cure(cure: CureRule | None, columns: pd.Index) -> CureRule | None:
     return kept[0] if kept else None
 
 
-def _complete(
-    result: Monitoring,
-    tables: Backtest,
-    stored: StoreSummary,
-    params: Params,
-) -> Monitoring:
-    """The report with the backtest, the triggers and what the store recorded."""
-    summary = tables.summary
-    triggers = retraining_triggers(result.report.psi.score, summary, params.monitor.triggers)
-    report = dataclasses.replace(
-        result.report,
-        backtest=summary,
-        triggers=triggers,
-        retrain=any(t.fired for t in triggers),
-        store=stored,
-    )
-    return dataclasses.replace(result, report=report)
-
-
 def _write(
     result: Monitoring,
     tables: Backtest,
@@ -253,7 +236,8 @@ def _write(
             fig.savefig(rep / f"{name}.png", dpi=110)
             plt.close(fig)
         result.alerts.to_parquet(alerts_file(al), index=False)
-        final = _complete(result, tables, _record(store, result, params, validated), params)
+        stored = _record(store, result, params, validated)
+        final = completed(result, tables, stored, params.monitor.triggers)
         write_json(final.report.to_dict(), rep / "metrics.json")  # beside the tables
     write_json(final.report.to_dict(), metrics)
     return final

@@ -39,7 +39,7 @@ from pipelines.support.artifacts import scores_file
 from pipelines.support.files import reset_dir, write_json, write_table
 from pipelines.support.params import load_params
 from pipelines.support.secrets import pseudonym_key
-from pipelines.support.snapshot_features import snapshot_features
+from pipelines.support.snapshot_features import Decided, scored_snapshot
 from pipelines.support.stage import cli
 
 log = logging.getLogger("pipelines.score")
@@ -56,13 +56,17 @@ def main(
 ) -> None:
     params = load_params()
     as_of = params.score.as_of or params.data.end_date + timedelta(days=1)
-    features, n_customers = snapshot_features(validated, params, [as_of])
+    snap = scored_snapshot(validated, params, [as_of], scorer=scorer)
+    features, n_customers = snap.features, snap.customers
     log.info("features as of %s for %d of %d customers", as_of, len(features), n_customers)
     pyfunc = mlflow.pyfunc.load_model(str(scorer))
     rows = conform_inputs(features, pyfunc.metadata.get_input_schema()).drop(
         columns=["default", "label_complete"]
     )
-    frozen = FrozenLimits(pyfunc, active_freezes(actions, params.monitor.store_url, as_of))
+    # On Spark the decisions were made on the executors (spark_udf); freezes, recourse
+    # and the decision log are applied to them here, as to the pyfunc model's own.
+    decided = pyfunc if snap.decisions is None else Decided(snap.decisions)
+    frozen = FrozenLimits(decided, active_freezes(actions, params.monitor.store_url, as_of))
     model: DecisionModel = _with_recourse(frozen, pyfunc, scorer, rows)
     if decision_log is None:
         rows = rows.drop(columns=["as_of"])  # the log records as_of; the model needs none
@@ -74,6 +78,7 @@ def main(
     write_table(scores, scores_file(out))
     logged = model.logged if isinstance(model, LoggingScorer) else 0
     summary = _summary(scores, as_of=str(as_of), customers=n_customers, logged=logged)
+    summary["decided_on"] = "local" if snap.decisions is None else "spark"
     write_json(summary, report)
     if decision_log is not None:
         _retention(decision_log, params.retention.decision_log_days)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from creditrisk.models.pyfunc import load_scorer_folder
 from pipelines import calibrate, evaluate, train
 from pipelines.support.artifacts import ModelsDir
 from tests.conftest import set_params
@@ -312,6 +313,14 @@ def test_export_registers_the_champion_and_loads_from_the_folder(
     assert (exported / "artifacts/policy.json").exists()
     with pytest.raises(mlflow.exceptions.MlflowException, match="dpd_current"):
         model.predict(rows.drop(columns=["dpd_current"]))
+    # The signature's one parameter: reasons=False, the decisions without reason codes
+    # from the raw margin, as the in-process scorer's PD-only path gives them.
+    assert [p.name for p in model.metadata.get_params_schema().params] == ["reasons"]
+    plain = model.predict(rows, params={"reasons": False})
+    direct = load_scorer_folder(exported).score(rows, reasons=False)
+    pd.testing.assert_frame_equal(plain, direct.set_axis(plain.index))
+    assert plain["reason_1"].isna().all() and out["reason_1"].notna().any()
+    assert plain["pd"].to_numpy() == pytest.approx(out["pd"].to_numpy(), rel=1e-12)
 
 
 def test_a_worse_model_stays_challenger_and_a_forced_one_is_tagged(

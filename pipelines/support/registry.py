@@ -19,6 +19,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types.schema import ParamSchema, ParamSpec
 
 from creditrisk.models.output import Column
 from creditrisk.models.pyfunc import load_scorer
@@ -28,6 +29,8 @@ from pipelines.support.code_deps import scorer_code
 MODEL_NAME = "credit-default"
 CHAMPION = "champion"
 SRC = Path(__file__).resolve().parents[2] / "src"
+# The scorer's inference parameter: reasons=False gives the decisions without reason codes.
+PARAMS = ParamSchema([ParamSpec("reasons", "boolean", True)])
 REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyarrow")
 
 
@@ -51,7 +54,9 @@ class ScorerBundle:
             "python_model": str(SRC / "models/scorer_model.py"),
             "artifacts": self.artifacts,
             "code_paths": [str(self.code)],
-            "signature": ModelSignature(inputs=_schema(self.inputs), outputs=_schema(self.outputs)),
+            "signature": ModelSignature(
+                inputs=_schema(self.inputs), outputs=_schema(self.outputs), params=PARAMS
+            ),
             "input_example": self.example,
             "pip_requirements": [f"{r}=={version(r)}" for r in REQUIREMENTS],
         }

@@ -74,7 +74,10 @@ class CreditScorer(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return self.scorer.score(frame)
+        # params={"reasons": False}: the decisions without reason codes, from the raw
+        # margin (the PD-only path monitoring and backtests score whole snapshots with).
+        reasons = bool((params or {}).get("reasons", True))
+        return self.scorer.score(frame, reasons=reasons)
 
 
 def _flavor(folder: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ alerts; nothing here reads or writes files.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,10 +21,11 @@ import creditrisk.records as records
 from creditrisk.models.scorer import TEXT, Scorer
 from creditrisk.monitoring import drift
 from creditrisk.monitoring import warnings as ew
-from creditrisk.monitoring.backtest import BacktestSummary, Trigger
+from creditrisk.monitoring.backtest import Backtest, BacktestSummary, Trigger, retraining_triggers
 from creditrisk.monitoring.signals import days_to_next_due
 from creditrisk.schemas import warnings as sw
 from creditrisk.schemas.rules import usable_rules
+from creditrisk.schemas.warnings import TriggerSettings
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,14 @@ def monitor_snapshot(
     as_of: date,
     previous: date,
     psi_bins: int,
+    decided: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Monitoring:
     """Score the snapshot at ``as_of`` and the one at ``previous``, and measure drift,
     migration and early warnings.
+
+    ``decided``: the scorer's decisions without reasons for ``now`` and ``before``, row
+    for row, already made elsewhere (on Spark, by the exported model); else they are
+    made here with ``scorer``.
 
     Rules that use a signal this data does not have are left out (named in the report).
 
@@ -162,7 +169,12 @@ def monitor_snapshot(
             f"no customer has a snapshot at monitor.as_of {as_of}: is it after the data's "
             "start, and are there customers not yet in default?"
         )
-    scored_now, scored_before = score_rows(scorer, now), score_rows(scorer, before)
+    if decided is None:
+        scored_now, scored_before = score_rows(scorer, now), score_rows(scorer, before)
+    else:
+        scored_now, scored_before = (
+            with_as_of(d, r) for d, r in zip(decided, (now, before), strict=True)
+        )
     features = list(scorer.spec.features)
     stability = drift.stability_table(reference.rows, now, features, bins=psi_bins)
     # Both sides from the raw margin (score_rows and the PD-only path agree to the bit):
@@ -204,6 +216,23 @@ def monitor_snapshot(
     return Monitoring(report, stability, monthly, matrix, alerts, signals)
 
 
+def completed(
+    result: Monitoring, tables: Backtest, stored: StoreSummary, triggers: TriggerSettings
+) -> Monitoring:
+    """The report with the backtest, the retraining triggers and what the action store
+    recorded."""
+    summary = tables.summary
+    fired = retraining_triggers(result.report.psi.score, summary, triggers)
+    report = dataclasses.replace(
+        result.report,
+        backtest=summary,
+        triggers=fired,
+        retrain=any(t.fired for t in fired),
+        store=stored,
+    )
+    return dataclasses.replace(result, report=report)
+
+
 def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
     """The scorer's decisions for feature rows, with their as_of: PDs, grades and limits,
     without reason codes (monitoring names none; the raw margin, as the PD-only path)."""
@@ -215,18 +244,35 @@ def score_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def pd_rows(scorer: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
+def with_as_of(decisions: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Decisions for feature rows (row for row) with the rows' as_of, as :func:`score_rows`
+    gives them.
+
+    Raises:
+        ValueError: not one decision per row.
+    """
+    if len(decisions) != len(rows):
+        raise ValueError(f"{len(decisions)} decisions for {len(rows)} feature rows")
+    out = decisions.reset_index(drop=True)
+    out["as_of"] = rows["as_of"].to_numpy() if len(rows) else np.array([], "datetime64[us]")
+    return out
+
+
+def pd_rows(
+    scorer: Scorer, rows: pd.DataFrame, *, decided: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """``as_of``, ``pd`` and ``grade`` of feature rows by the scorer's PD-only path (no
-    reasons, no limits): for backtests and reference populations over whole periods."""
+    reasons, no limits): for backtests and reference populations over whole periods.
+    ``decided``: the rows' decisions (row for row) already made elsewhere (on Spark)."""
+    as_of = rows["as_of"].to_numpy() if len(rows) else np.array([], "datetime64[us]")
+    if decided is not None:
+        d = with_as_of(decided, rows)
+        return pd.DataFrame(
+            {"as_of": as_of, "pd": d["pd"].to_numpy("float64"), "grade": d["grade"].astype(TEXT)}
+        )
     grades = np.asarray(scorer.policy.grades, dtype=object)
     pd_, grade = scorer.pd_and_grade(rows.reset_index(drop=True))
-    return pd.DataFrame(
-        {
-            "as_of": rows["as_of"].to_numpy() if len(rows) else np.array([], "datetime64[us]"),
-            "pd": pd_,
-            "grade": pd.array(grades[grade], dtype=TEXT),
-        }
-    )
+    return pd.DataFrame({"as_of": as_of, "pd": pd_, "grade": pd.array(grades[grade], dtype=TEXT)})
 
 
 def join_snapshots(now: pd.DataFrame, before: pd.DataFrame) -> pd.DataFrame:
