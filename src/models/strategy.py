@@ -245,13 +245,12 @@ def _decided(model: Scorer, rows: pd.DataFrame) -> pd.DataFrame:
         else np.full(len(rows), np.nan)
     )
     limits = uncut_limits(model.policy, decisions, income)
-    label = rows["default"].to_numpy("float64") if "default" in rows.columns else np.empty(0)
     return pd.DataFrame(
         {
             "pd": decisions["pd"].to_numpy("float64"),
             "grade": decisions["grade"].to_numpy(),
             "model_limit": limits["model_limit"].to_numpy("float64"),
             "formula_limit": limits["formula_limit"].to_numpy("float64"),
-            "default": label,
+            "default": rows["default"].to_numpy("float64"),
         }
     )
