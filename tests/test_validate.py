@@ -94,6 +94,23 @@ def test_event_after_data_end_is_quarantined(project: Path, tiny_tables: Tables)
     assert reasons(q["transactions"]) == {1: "ts: after the data's end 2025-12-31"}
 
 
+def test_dates_beyond_the_nanosecond_range_are_judged_like_any_other(
+    project: Path, tiny_tables: Tables
+) -> None:
+    """The checks compare dates at nanosecond resolution (1677-2262); a raw date outside
+    that range still fails the rule it breaks, and kept rows keep their exact values."""
+    transactions = tiny_tables["transactions"]
+    transactions["ts"] = transactions["ts"].astype("datetime64[us]")
+    transactions.loc[1, "ts"] = pd.Timestamp("2400-01-01").as_unit("us")
+    repayments = tiny_tables["repayments"]
+    repayments["paid_date"] = repayments["paid_date"].astype("datetime64[us]")
+    repayments.loc[0, "paid_date"] = pd.Timestamp("1500-06-01").as_unit("us")
+    _, kept, q = run(project, tiny_tables)
+    assert reasons(q["transactions"]) == {1: "ts: after the data's end 2025-12-31"}
+    assert reasons(q["repayments"]) == {0: "paid_date: before the loan opened"}
+    assert kept["transactions"]["ts"].tolist() == [ts("2023-02-01 10:00"), ts("2023-05-06 09:00")]
+
+
 def test_payment_before_loan_opened_is_quarantined(project: Path, tiny_tables: Tables) -> None:
     tiny_tables["repayments"].loc[0, "paid_date"] = ts("2023-03-01")
     _, _, q = run(project, tiny_tables)
@@ -319,3 +336,19 @@ def test_a_batch_mostly_failing_stops_with_file_rows(project: Path) -> None:
     assert err.value.table == "transactions" and err.value.column == "amount"
     assert err.value.examples is not None and err.value.examples.index.min() >= 4200
     assert not (project / "v").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("values", "known"),
+    [
+        (pd.Series(["C1", None, "C3", "C2"], dtype="string[pyarrow]"), pd.Series(["C2", "C1"])),
+        (pd.Series(["C1", None, "C3"], dtype=object), pd.Index(["C3", None])),
+        (pd.Series([1, 2, 3]), pd.Series([3, 1])),
+        (pd.Series(["C1", "C2"], dtype="large_string[pyarrow]"), pd.Series([], dtype=object)),
+    ],
+)
+def test_key_membership_matches_pandas_isin(values: pd.Series, known: pd.Series) -> None:
+    from creditrisk.validation.rules import is_in
+
+    expected = (values.isin(pd.Series(known).dropna()) & values.notna()).to_numpy(dtype=bool)
+    assert is_in(values, known).tolist() == expected.tolist()

@@ -236,10 +236,10 @@ def add_helper_columns(
         out[HELPER_PREFIX + KEY_FLAG] = unique
     if table in ("transactions", "loans", "outcomes"):
         known = parents["customers"]["customer_id"]
-        out[HELPER_PREFIX + "customer_known"] = out["customer_id"].isin(known)
+        out[HELPER_PREFIX + "customer_known"] = is_in(out["customer_id"], known)
     if table == "repayments":
         loans = parents["loans"].set_index("loan_id")
-        out[HELPER_PREFIX + "loan_known"] = out["loan_id"].isin(loans.index)
+        out[HELPER_PREFIX + "loan_known"] = is_in(out["loan_id"], loans["opened_at"].index)
         keys = out["loan_id"].to_numpy()
         opened = loans["opened_at"].astype("datetime64[us]").reindex(keys)
         out[HELPER_PREFIX + "loan_opened_day"] = opened.dt.floor("D").to_numpy()
@@ -251,6 +251,24 @@ def add_helper_columns(
             (paid & amount.isna()) | (~paid & amount.fillna(0).gt(0))
         )
     return out
+
+
+def is_in(values: pd.Series, known: pd.Series | pd.Index) -> np.ndarray:
+    """Per value, whether it is one of ``known`` (``Series.isin``; a missing value is
+    never known). Text keys are compared in Arrow: pandas' ``isin`` on Arrow-backed text
+    builds a Python object per known value, seconds per million keys and batch."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        left = pa.array(values, from_pandas=True)
+        right = pa.array(pd.Series(known).dropna(), from_pandas=True)
+        if not (pa.types.is_string(left.type) or pa.types.is_large_string(left.type)):
+            raise TypeError(left.type)
+        found = pc.is_in(left, value_set=right.cast(left.type))
+        return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    except (pa.ArrowException, TypeError, ValueError):  # other key types: pandas
+        return np.asarray(values.isin(known) & values.notna(), dtype=bool)
 
 
 def drop_helper_columns(frame: pd.DataFrame) -> pd.DataFrame:
