@@ -173,7 +173,8 @@ def checks_view(frame: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
     for column in wanted:
         values = view[column]
         if pd.api.types.is_datetime64_dtype(values) and values.dtype != "datetime64[ns]":
-            values = values.clip(_NS_MIN, _NS_MAX).astype("datetime64[ns]")
+            values = values.mask(values < _NS_MIN, _NS_MIN).mask(values > _NS_MAX, _NS_MAX)
+            values = values.astype("datetime64[ns]")
         out[column] = values
     return pd.DataFrame(out, index=view.index)
 
